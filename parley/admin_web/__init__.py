@@ -1,0 +1,1 @@
+"""The admin console and supervisor views."""

@@ -1,0 +1,1 @@
+"""The agent desktop: one browser workspace for every channel."""

@@ -1,0 +1,1 @@
+"""Outbound campaigns: lists, DNC, calling windows, retries, dialer modes, pacing."""

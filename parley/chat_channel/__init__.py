@@ -1,0 +1,1 @@
+"""Web chat: the site widget, the visitor protocol, visitor tracking, invitations."""

@@ -1,0 +1,1 @@
+"""Email: IMAP ingestion, SMTP sending, MIME parsing, threading into cases."""

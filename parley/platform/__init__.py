@@ -1,0 +1,1 @@
+"""The core: config, data, bus, jobs, auth, agents, routing, interactions, cases, contacts."""

@@ -1,0 +1,1 @@
+"""Voice: AMI connector, FastAGI, call control, reconciliation, media gateway, recordings."""

@@ -1,0 +1,1 @@
+"""Workflow automations: triggers, conditions, actions, scheduler."""
