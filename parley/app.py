@@ -1,0 +1,64 @@
+"""The composition root: builds the FastAPI application from every package's routes.
+
+Only this module and the CLI may import from every subpackage; the packages themselves
+follow the dependency direction of ARCHITECTURE.md §1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, Response
+
+from parley import __version__
+from parley.platform.admin_api import routers as admin_api_routers
+from parley.platform.auth.api import router as auth_router
+from parley.platform.auth.api import tokens_router
+from parley.platform.clock import Clock
+from parley.platform.config import Settings, get_settings
+from parley.platform.runtime import Runtime
+from parley.platform.web.errors import install_error_handlers
+from parley.platform.web.health import record_metrics
+from parley.platform.web.health import router as health_router
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+}
+
+
+async def _security_headers(
+    request: Request, call_next: Callable[[Request], Awaitable[Response]]
+) -> Response:
+    response = await call_next(request)
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
+
+
+def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
+    runtime = Runtime.from_settings(settings or get_settings(), clock=clock)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    app = FastAPI(
+        title="Parley",
+        version=__version__,
+        description="Omnichannel contact center: REST API.",
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    install_error_handlers(app)
+    app.middleware("http")(record_metrics)
+    app.middleware("http")(_security_headers)
+    for router in (health_router, auth_router, tokens_router, *admin_api_routers()):
+        app.include_router(router)
+    return app

@@ -1,0 +1,85 @@
+"""Settings: one object read from `PARLEY_*` environment variables and an optional `.env`.
+
+The defaults are the embedded mode of ARCHITECTURE.md §2: a SQLite file in the data
+directory, the in-memory bus and the in-process job runner, so `parley serve` works on a
+fresh machine with no other server. Pointing `database_url`, `bus_url` and `jobs_url` at
+PostgreSQL and Redis gives the scaled stack.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Role = Literal["web", "engine", "media"]
+ALL_ROLES: tuple[Role, ...] = ("web", "engine", "media")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="PARLEY_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    data_dir: Path = Field(default=Path("data"), description="Where SQLite, uploads and keys live.")
+    database_url: str = Field(
+        default="",
+        description="SQLAlchemy async URL; empty means a SQLite file in data_dir.",
+    )
+    bus_url: str = Field(default="memory://", description="memory:// or redis://host:port/db")
+    jobs_url: str = Field(default="inprocess://", description="inprocess:// or redis://… (Celery)")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    roles: list[Role] = Field(default_factory=lambda: list(ALL_ROLES))
+    secret_key: SecretStr = Field(
+        default=SecretStr(""),
+        description="Signs and encrypts; empty means a random key kept in data_dir.",
+    )
+    log_level: str = "INFO"
+    log_json: bool = True
+    default_language: Literal["en", "ru", "pl"] = "en"
+    default_phone_region: str = Field(
+        default="",
+        description="ISO country for numbers written without +country code; empty: + required.",
+    )
+    session_ttl_hours: int = Field(default=12, ge=1, le=24 * 30)
+    cookie_secure: bool = False
+    login_max_failures: int = Field(default=5, ge=1)
+    login_window_seconds: int = Field(default=300, ge=1)
+
+    @field_validator("roles", mode="before")
+    @classmethod
+    def _split_roles(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'parley.sqlite3').resolve()}"
+
+    def ensure_data_dir(self) -> Path:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        return self.data_dir
+
+    def resolved_secret_key(self) -> str:
+        """The configured key, or one generated once and kept in the data directory."""
+        if self.secret_key.get_secret_value():
+            return self.secret_key.get_secret_value()
+        import secrets
+
+        path = self.ensure_data_dir() / "secret.key"
+        if not path.exists():
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

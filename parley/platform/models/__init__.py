@@ -1,0 +1,68 @@
+"""SQLAlchemy models of the domain nouns of ARCHITECTURE.md §3.
+
+Importing this package registers every table on `Base.metadata` (Alembic and the
+test fixtures rely on that).
+"""
+
+from parley.platform.models.customers import (
+    Case,
+    CasePriority,
+    CaseStatus,
+    Contact,
+    ContactIdentity,
+)
+from parley.platform.models.directory import AgentSkill, Role, Skill, Team, User
+from parley.platform.models.interactions import (
+    AgentStateLog,
+    Channel,
+    Direction,
+    Interaction,
+    InteractionState,
+    Message,
+    MessageKind,
+    Offer,
+    OfferOutcome,
+)
+from parley.platform.models.routing import (
+    Disposition,
+    Queue,
+    QueueSkill,
+    QuickReply,
+    ReasonCode,
+    RoutingStrategy,
+    Schedule,
+)
+from parley.platform.models.security import ApiToken, AuditLog, LoginAttempt, UserSession
+
+__all__ = [
+    "AgentSkill",
+    "AgentStateLog",
+    "ApiToken",
+    "AuditLog",
+    "Case",
+    "CasePriority",
+    "CaseStatus",
+    "Channel",
+    "Contact",
+    "ContactIdentity",
+    "Direction",
+    "Disposition",
+    "Interaction",
+    "InteractionState",
+    "LoginAttempt",
+    "Message",
+    "MessageKind",
+    "Offer",
+    "OfferOutcome",
+    "Queue",
+    "QueueSkill",
+    "QuickReply",
+    "ReasonCode",
+    "Role",
+    "RoutingStrategy",
+    "Schedule",
+    "Skill",
+    "Team",
+    "User",
+    "UserSession",
+]

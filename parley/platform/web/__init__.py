@@ -1,0 +1,1 @@
+"""The web edge of the platform: request dependencies, error shapes, health and metrics."""
