@@ -47,6 +47,12 @@ class Settings(BaseSettings):
     )
     session_ttl_hours: int = Field(default=12, ge=1, le=24 * 30)
     cookie_secure: bool = False
+    presence_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="A desktop silent this long is logged out (F-AG-3)."
+    )
+    engine_ticks: bool = Field(
+        default=True, description="Run the engine's timer loop (tests drive it by hand)."
+    )
     login_max_failures: int = Field(default=5, ge=1)
     login_window_seconds: int = Field(default=300, ge=1)
 

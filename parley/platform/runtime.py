@@ -1,4 +1,5 @@
-"""The long-lived parts one process shares: settings, database, bus, job runner, clock.
+"""The long-lived parts one process shares: settings, database, bus, job runner, clock,
+and the engine when this process runs the `engine` role.
 
 `Runtime.start()` opens them in order and `stop()` closes them in reverse, so every
 background task is owned and cancelled on shutdown (STYLE.md, Async).
@@ -14,9 +15,18 @@ from parley.platform.bus import Bus, create_bus
 from parley.platform.clock import Clock, SystemClock
 from parley.platform.config import Settings
 from parley.platform.db import Database, create_database
+from parley.platform.engine import Engine
+from parley.platform.errors import DomainError
 from parley.platform.jobs import JobRunner, create_runner
 
 log = structlog.get_logger(__name__)
+
+
+class EngineUnavailable(DomainError):
+    status_code = 503
+
+    def __init__(self) -> None:
+        super().__init__("engine_unavailable", "This process does not run the engine role.")
 
 
 @dataclass
@@ -26,24 +36,42 @@ class Runtime:
     bus: Bus
     jobs: JobRunner
     clock: Clock = field(default_factory=SystemClock)
+    engine: Engine | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, *, clock: Clock | None = None) -> Runtime:
         settings.ensure_data_dir()
-        return cls(
+        runtime = cls(
             settings=settings,
             database=create_database(settings.resolved_database_url),
             bus=create_bus(settings.bus_url),
             jobs=create_runner(settings.jobs_url, settings),
             clock=clock or SystemClock(),
         )
+        if "engine" in settings.roles:
+            runtime.engine = Engine(
+                runtime.database,
+                runtime.bus,
+                runtime.clock,
+                presence_timeout=settings.presence_timeout_seconds,
+            )
+        return runtime
+
+    def require_engine(self) -> Engine:
+        if self.engine is None:
+            raise EngineUnavailable()
+        return self.engine
 
     async def start(self) -> None:
         await self.bus.start()
         await self.jobs.start()
+        if self.engine is not None:
+            await self.engine.start(run_loop=self.settings.engine_ticks)
         log.info("runtime.started", roles=self.settings.roles)
 
     async def stop(self) -> None:
+        if self.engine is not None:
+            await self.engine.stop()
         await self.jobs.close()
         await self.bus.close()
         await self.database.dispose()

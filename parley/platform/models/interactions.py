@@ -117,12 +117,17 @@ class OfferOutcome(StrEnum):
 
 
 class Offer(Base):
-    """A reservation of an interaction for one agent, with an expiry and an outcome."""
+    """A reservation of an interaction for one agent, with an expiry and an outcome.
+
+    `ref` is the router's offer id: a ring-all offer rings several agents, one row each,
+    all with the same `ref`.
+    """
 
     __tablename__ = "offers"
     __table_args__ = (Index("ix_offers_outcome_expires", "outcome", "expires_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    ref: Mapped[str] = mapped_column(String(36), index=True)
     interaction_id: Mapped[int] = mapped_column(
         ForeignKey("interactions.id", ondelete="CASCADE"), index=True
     )

@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, WebSocket
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.platform.auth.principal import Principal
@@ -63,7 +63,9 @@ async def get_db(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-DbDep = Annotated[AsyncSession, Depends(get_db)]
+# scope="function": commit before the response is sent, so a client never sees success
+# for a write that then fails, nor races ahead of it (e.g. log in, then open a websocket).
+DbDep = Annotated[AsyncSession, Depends(get_db, scope="function")]
 
 
 def client_ip(request: Request) -> str:
@@ -137,3 +139,22 @@ async def public() -> None:
 
 
 Public = Depends(public)
+
+
+def is_same_origin(websocket: WebSocket) -> bool:
+    """Browsers send cookies with cross-site websocket handshakes; refuse other origins."""
+    origin = websocket.headers.get("origin")
+    if origin is None:
+        return True  # not a browser: no ambient cookie to abuse
+    host = websocket.headers.get("host", "")
+    return origin.split("://", 1)[-1] == host
+
+
+async def websocket_principal(websocket: WebSocket, runtime: Runtime) -> Principal | None:
+    """The principal of a websocket handshake, by session cookie, from the same origin."""
+    cookie = websocket.cookies.get(SESSION_COOKIE)
+    if not cookie or not is_same_origin(websocket):
+        return None
+    ttl = timedelta(hours=runtime.settings.session_ttl_hours)
+    async with runtime.database.transaction() as db:
+        return await resolve_session(db, cookie, now=runtime.clock.now(), ttl=ttl)

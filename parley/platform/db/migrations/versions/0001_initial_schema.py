@@ -641,6 +641,7 @@ def upgrade() -> None:
     op.create_table(
         "offers",
         sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("ref", sa.String(length=36), nullable=False),
         sa.Column("interaction_id", sa.Integer(), nullable=False),
         sa.Column("agent_id", sa.Integer(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
@@ -673,6 +674,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("offers", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_offers_agent_id"), ["agent_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_offers_ref"), ["ref"], unique=False)
         batch_op.create_index(
             batch_op.f("ix_offers_interaction_id"), ["interaction_id"], unique=False
         )
@@ -687,6 +689,7 @@ def downgrade() -> None:
     with op.batch_alter_table("offers", schema=None) as batch_op:
         batch_op.drop_index("ix_offers_outcome_expires")
         batch_op.drop_index(batch_op.f("ix_offers_interaction_id"))
+        batch_op.drop_index(batch_op.f("ix_offers_ref"))
         batch_op.drop_index(batch_op.f("ix_offers_agent_id"))
 
     op.drop_table("offers")

@@ -1,0 +1,205 @@
+"""The agent websocket `/ws/agent`: one connection per desktop for states, offers and
+heartbeats (protocol: PROTOCOL.md beside this file).
+
+The handshake is authenticated by the session cookie and must come from Parley's own
+origin. Connecting logs the agent in to the engine; closing the socket does not log them
+out: a reload or a network blip reconnects within the presence timeout and nothing is
+lost, while a desktop that stays away is logged out by the engine (F-AG-3).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from typing import Any
+
+import structlog
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from pydantic import ValidationError
+
+from parley.platform.agents import protocol
+from parley.platform.auth.principal import Principal
+from parley.platform.bus import Event
+from parley.platform.engine import Engine
+from parley.platform.errors import DomainError
+from parley.platform.runtime import Runtime
+from parley.platform.web.deps import ALL_ROLES, require_roles, websocket_principal
+from parley.platform.web.ratelimit import TokenBucket
+
+log = structlog.get_logger(__name__)
+
+router = APIRouter()
+
+MAX_FRAME_BYTES = 16 * 1024
+FRAMES_PER_SECOND = 10.0
+FRAME_BURST = 30.0
+# Close codes (RFC 6455 private range for our own reasons).
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_FORBIDDEN = 4403
+CLOSE_RATE_LIMITED = 4429
+
+_AGENT_EVENTS = ("agent.*", "offer.*", "interaction.*")
+
+
+def _concerns(event: Event, agent_id: int) -> bool:
+    payload = event.payload
+    return payload.get("agent_id") == agent_id or agent_id in payload.get("agent_ids", ())
+
+
+def snapshot(engine: Engine, agent_id: int, now_iso: str) -> dict[str, Any]:
+    view = engine.agent(agent_id)
+    agent: dict[str, Any] = {"state": "offline"}
+    if view is not None:
+        agent = {
+            "state": view.state.value,
+            "reason": view.reason,
+            "since": view.state_since.isoformat(),
+            "pending_not_ready": view.pending_not_ready,
+            "consecutive_misses": view.consecutive_misses,
+            "interactions": [
+                {"interaction_id": int(held.interaction_id), "channel": held.channel}
+                for held in view.interactions
+            ],
+            "wrap_up_until": view.wrap_up_until.isoformat() if view.wrap_up_until else None,
+        }
+    offers = [
+        {
+            "offer_id": offer.offer_id,
+            "interaction_id": int(offer.task_id),
+            "channel": offer.channel,
+            "queue_id": int(offer.queue_id),
+            "expires_at": offer.expires_at.isoformat(),
+        }
+        for offer in engine.ringing_offers(agent_id)
+    ]
+    return {"type": "snapshot", "server_time": now_iso, "agent": agent, "offers": offers}
+
+
+async def _handle(engine: Engine, agent_id: int, frame: Any) -> dict[str, Any] | None:
+    """Carry out one desktop frame; return the result fields of its ack."""
+    match frame:
+        case protocol.Heartbeat():
+            engine.heartbeat(agent_id)
+            return None
+        case protocol.SetReady():
+            await engine.request_ready(agent_id)
+        case protocol.SetNotReady(reason=reason):
+            await engine.request_not_ready(agent_id, reason)
+        case protocol.AcceptOffer(offer_id=offer_id):
+            return {"interaction_id": await engine.accept(agent_id, offer_id)}
+        case protocol.RejectOffer(offer_id=offer_id):
+            await engine.reject(agent_id, offer_id)
+        case protocol.SetDisposition():
+            await engine.set_disposition(
+                agent_id, frame.interaction_id, frame.disposition_id, frame.notes
+            )
+        case protocol.WrapUpDone():
+            await engine.wrap_up_done(agent_id)
+        case protocol.Logout():
+            await engine.logout(agent_id)
+    return {}
+
+
+class _Connection:
+    def __init__(self, websocket: WebSocket, runtime: Runtime, engine: Engine, me: Principal):
+        self.websocket = websocket
+        self.runtime = runtime
+        self.engine = engine
+        self.agent_id = me.user_id
+        self.bucket = TokenBucket(FRAMES_PER_SECOND, FRAME_BURST)
+        self.send_lock = asyncio.Lock()
+
+    async def send(self, frame: dict[str, Any]) -> None:
+        async with self.send_lock:
+            await self.websocket.send_json(frame)
+
+    async def send_snapshot(self) -> None:
+        now = self.runtime.clock.now().isoformat()
+        await self.send(snapshot(self.engine, self.agent_id, now))
+
+    async def forward_events(self) -> None:
+        async with self.runtime.bus.subscribe(*_AGENT_EVENTS) as events:
+            async for event in events:
+                if _concerns(event, self.agent_id):
+                    await self.send(
+                        {
+                            "type": event.type,
+                            "event_id": event.id,
+                            "occurred_at": event.occurred_at.isoformat(),
+                            **event.payload,
+                        }
+                    )
+
+    async def receive_frames(self) -> None:
+        while True:
+            text = await self.websocket.receive_text()
+            if not self.bucket.take():
+                await self.send(protocol.error(None, "rate_limited", "Too many frames."))
+                await self.websocket.close(CLOSE_RATE_LIMITED)
+                return
+            await self.receive(text)
+
+    async def receive(self, text: str) -> None:
+        if len(text.encode()) > MAX_FRAME_BYTES:
+            await self.send(protocol.error(None, "frame_too_large", "The frame is too large."))
+            return
+        try:
+            raw = json.loads(text)
+        except ValueError:
+            await self.send(protocol.error(None, "bad_frame", "A frame must be a JSON object."))
+            return
+        frame_id = raw.get("id") if isinstance(raw, dict) else None
+        frame_id = frame_id if isinstance(frame_id, str) else None
+        try:
+            frame = protocol.client_frame.validate_python(raw)
+        except ValidationError as exc:
+            fields = [
+                {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]}
+                for e in exc.errors()
+            ]
+            await self.send(
+                protocol.error(frame_id, "bad_frame", "The frame is not valid.", fields=fields)
+            )
+            return
+        self.engine.heartbeat(self.agent_id)
+        if isinstance(frame, protocol.Sync):
+            await self.send_snapshot()
+            return
+        try:
+            result = await _handle(self.engine, self.agent_id, frame)
+        except DomainError as exc:
+            await self.send(protocol.error(frame_id, exc.code, exc.message))
+            return
+        if result is not None:
+            await self.send(protocol.ack(frame_id, **result))
+
+
+_AGENT_ROLES = require_roles(*ALL_ROLES)
+
+
+@router.websocket("/ws/agent")
+async def agent_socket(websocket: WebSocket) -> None:
+    runtime: Runtime = websocket.app.state.runtime
+    principal = await websocket_principal(websocket, runtime)
+    if principal is None:
+        await websocket.close(CLOSE_UNAUTHENTICATED)
+        return
+    if principal.role not in _AGENT_ROLES.roles:
+        await websocket.close(CLOSE_FORBIDDEN)
+        return
+    engine = runtime.require_engine()
+    await websocket.accept()
+    connection = _Connection(websocket, runtime, engine, principal)
+    forwarding = asyncio.create_task(connection.forward_events())
+    try:
+        await engine.login(principal.user_id)
+        await connection.send_snapshot()
+        await connection.receive_frames()
+    except WebSocketDisconnect:
+        pass
+    finally:
+        forwarding.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await forwarding
+        log.info("agent_socket.closed", agent_id=principal.user_id)

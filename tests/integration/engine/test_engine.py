@@ -1,0 +1,352 @@
+"""The engine on a real database: agents, offers, wrap-up, presence and restarts, with a
+manual clock so timers fire without sleeping."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import pytest
+from sqlalchemy import select
+
+from parley.platform.agents import AgentState
+from parley.platform.bus import Event, MemoryBus
+from parley.platform.clock import ManualClock
+from parley.platform.db import Database, create_database
+from parley.platform.engine import Engine, EnqueueRequest
+from parley.platform.errors import Conflict, DomainError
+from parley.platform.models import (
+    AgentSkill,
+    AgentStateLog,
+    Channel,
+    Disposition,
+    Interaction,
+    InteractionState,
+    Offer,
+    OfferOutcome,
+    Queue,
+    QueueSkill,
+    ReasonCode,
+    Role,
+    RoutingStrategy,
+    Skill,
+    User,
+)
+
+
+@dataclass
+class World:
+    database: Database
+    bus: MemoryBus
+    clock: ManualClock
+    engine: Engine
+    queue_id: int
+    agents: list[int]
+    events: list[Event]
+
+    async def restart(self) -> Engine:
+        await self.engine.stop()
+        self.engine = Engine(self.database, self.bus, self.clock)
+        await self.engine.start(run_loop=False)
+        return self.engine
+
+    def advance(self, seconds: float) -> None:
+        """Let time pass while every logged-in desktop keeps heartbeating."""
+        while seconds > 0:
+            step = min(seconds, 5.0)
+            self.clock.advance(step)
+            seconds -= step
+            for view in self.engine.agents():
+                self.engine.heartbeat(int(view.agent_id))
+
+    async def drain(self) -> list[str]:
+        """Event types published since the last drain."""
+        types = [event.type for event in self.events]
+        self.events.clear()
+        return types
+
+
+async def _seed(database: Database) -> tuple[int, list[int]]:
+    async with database.transaction() as db:
+        skill = Skill(name="billing")
+        db.add(skill)
+        await db.flush()
+        queue = Queue(
+            name="Support",
+            channels=["voice", "chat"],
+            strategy=RoutingStrategy.LONGEST_IDLE,
+            wrap_up_seconds=30,
+            offer_timeout_seconds=30,
+        )
+        db.add(queue)
+        await db.flush()
+        db.add(QueueSkill(queue_id=queue.id, skill_id=skill.id, min_level=3))
+        db.add(ReasonCode(code="lunch", name="Lunch", max_duration_seconds=1800))
+        agents = []
+        for name in ("anna", "boris", "celina"):
+            user = User(
+                username=name, display_name=name.title(), password_hash="x", role=Role.AGENT
+            )
+            db.add(user)
+            await db.flush()
+            db.add(AgentSkill(user_id=user.id, skill_id=skill.id, level=5))
+            agents.append(user.id)
+        return queue.id, agents
+
+
+@pytest.fixture
+async def world(database_url: str) -> AsyncIterator[World]:
+    database = create_database(database_url)
+    queue_id, agents = await _seed(database)
+    bus = MemoryBus()
+    await bus.start()
+    clock = ManualClock()
+    engine = Engine(database, bus, clock)
+    await engine.start(run_loop=False)
+    events: list[Event] = []
+    world = World(database, bus, clock, engine, queue_id, agents, events)
+
+    subscription = bus.subscribe("*")
+    import asyncio
+
+    async def collect() -> None:
+        async with subscription:
+            async for event in subscription:
+                events.append(event)
+
+    collector = asyncio.create_task(collect())
+    yield world
+    collector.cancel()
+    await world.engine.stop()
+    await bus.close()
+    await database.dispose()
+
+
+async def _ready(world: World, *agents: int) -> None:
+    for agent in agents:
+        await world.engine.login(agent)
+        await world.engine.request_ready(agent)
+
+
+def _offer_for(world: World, agent: int) -> str:
+    offers = world.engine.ringing_offers(agent)
+    assert len(offers) == 1, offers
+    return offers[0].offer_id
+
+
+async def _intervals(world: World, agent: int) -> list[AgentStateLog]:
+    async with world.database.sessions() as db:
+        rows = await db.scalars(
+            select(AgentStateLog).where(AgentStateLog.agent_id == agent).order_by(AgentStateLog.id)
+        )
+        return list(rows)
+
+
+async def test_login_puts_the_agent_in_not_ready_login_until_they_ask_for_ready(
+    world: World,
+) -> None:
+    anna = world.agents[0]
+    view = await world.engine.login(anna)
+    assert (view.state, view.reason) == (AgentState.NOT_READY, "login")
+    await world.engine.request_ready(anna)
+    assert world.engine.agent(anna).state is AgentState.READY  # type: ignore[union-attr]
+
+
+async def test_a_call_goes_offered_accepted_wrapped_up_and_every_interval_is_stored(
+    world: World,
+) -> None:
+    anna = world.agents[0]
+    await _ready(world, anna)
+    interaction_id = await world.engine.enqueue(
+        EnqueueRequest(
+            channel=Channel.VOICE, queue_id=world.queue_id, attributes={"caller": "+48221234567"}
+        )
+    )
+    assert world.engine.agent(anna).state is AgentState.RESERVED  # type: ignore[union-attr]
+    offer_id = _offer_for(world, anna)
+    assert await world.engine.accept(anna, offer_id) == interaction_id
+    assert world.engine.agent(anna).state is AgentState.BUSY  # type: ignore[union-attr]
+
+    world.advance(95)
+    await world.engine.complete(interaction_id)
+    assert world.engine.agent(anna).state is AgentState.WRAP_UP  # type: ignore[union-attr]
+    world.advance(29)
+    await world.engine.tick()
+    assert world.engine.agent(anna).state is AgentState.WRAP_UP  # type: ignore[union-attr]
+    world.advance(1)
+    await world.engine.tick()
+    assert world.engine.agent(anna).state is AgentState.READY  # type: ignore[union-attr]
+
+    intervals = await _intervals(world, anna)
+    assert [i.state for i in intervals] == [
+        "not_ready",
+        "ready",
+        "reserved",
+        "busy",
+        "wrap_up",
+        "ready",
+    ]
+    for earlier, later in itertools.pairwise(intervals):
+        assert earlier.ended_at == later.started_at
+    assert intervals[-1].ended_at is None
+    async with world.database.sessions() as db:
+        interaction = await db.get_one(Interaction, interaction_id)
+        offer = await db.scalar(select(Offer).where(Offer.interaction_id == interaction_id))
+    assert interaction.state is InteractionState.ENDED
+    assert interaction.agent_id == anna
+    assert offer is not None and offer.outcome is OfferOutcome.ACCEPTED
+    types = await world.drain()
+    for expected in (
+        "interaction.queued",
+        "offer.created",
+        "offer.accepted",
+        "interaction.assigned",
+        "interaction.ended",
+        "agent.state_changed",
+    ):
+        assert expected in types
+
+
+async def test_an_unanswered_offer_moves_on_after_30_seconds_and_skips_the_agent_who_missed(
+    world: World,
+) -> None:
+    anna, boris = world.agents[:2]
+    await _ready(world, anna)
+    world.advance(5)
+    await _ready(world, boris)  # anna has idled longer: she is offered first
+    interaction_id = await world.engine.enqueue(
+        EnqueueRequest(channel=Channel.CHAT, queue_id=world.queue_id)
+    )
+    _offer_for(world, anna)
+    world.advance(29)
+    await world.engine.tick()
+    assert world.engine.ringing_offers(boris) == []
+    world.advance(1)
+    await world.engine.tick()
+    assert world.engine.ringing_offers(anna) == []
+    offer_id = _offer_for(world, boris)
+    assert await world.engine.accept(boris, offer_id) == interaction_id
+    assert world.engine.agent(anna).consecutive_misses == 1  # type: ignore[union-attr]
+
+
+async def test_three_missed_offers_put_the_agent_in_not_ready_missed(world: World) -> None:
+    anna = world.agents[0]
+    await _ready(world, anna)
+    for _ in range(3):
+        await world.engine.enqueue(EnqueueRequest(channel=Channel.CHAT, queue_id=world.queue_id))
+        await world.engine.reject(anna, _offer_for(world, anna))
+    view = world.engine.agent(anna)
+    assert view is not None
+    assert (view.state, view.reason) == (AgentState.NOT_READY, "missed")
+
+
+async def test_a_lost_agent_goes_offline_within_10_seconds_and_the_offer_moves_on(
+    world: World,
+) -> None:
+    anna, boris = world.agents[:2]
+    await _ready(world, anna)
+    world.advance(1)
+    await _ready(world, boris)
+    await world.engine.enqueue(EnqueueRequest(channel=Channel.VOICE, queue_id=world.queue_id))
+    _offer_for(world, anna)
+    for _ in range(5):
+        world.clock.advance(2)
+        world.engine.heartbeat(boris)
+        await world.engine.tick()
+    assert world.engine.agent(anna) is None
+    _offer_for(world, boris)
+    intervals = await _intervals(world, anna)
+    assert (intervals[-1].state, intervals[-1].reason) == ("offline", "presence_lost")
+
+
+async def test_not_ready_asked_while_busy_waits_until_the_work_ends(world: World) -> None:
+    anna = world.agents[0]
+    await _ready(world, anna)
+    interaction_id = await world.engine.enqueue(
+        EnqueueRequest(channel=Channel.VOICE, queue_id=world.queue_id)
+    )
+    await world.engine.accept(anna, _offer_for(world, anna))
+    await world.engine.request_not_ready(anna, "lunch")
+    view = world.engine.agent(anna)
+    assert view is not None and view.state is AgentState.BUSY
+    assert view.pending_not_ready == "lunch"
+    await world.engine.complete(interaction_id)
+    await world.engine.wrap_up_done(anna)
+    view = world.engine.agent(anna)
+    assert view is not None and (view.state, view.reason) == (AgentState.NOT_READY, "lunch")
+
+
+async def test_unknown_reason_code_is_refused(world: World) -> None:
+    anna = world.agents[0]
+    await _ready(world, anna)
+    with pytest.raises(DomainError):
+        await world.engine.request_not_ready(anna, "nap")
+
+
+async def test_wrap_up_cannot_end_without_a_required_disposition(world: World) -> None:
+    anna = world.agents[0]
+    async with world.database.transaction() as db:
+        queue = await db.get_one(Queue, world.queue_id)
+        queue.disposition_required = True
+        disposition = Disposition(code="resolved", name="Resolved")
+        db.add(disposition)
+        await db.flush()
+        disposition_id = disposition.id
+    await world.restart()
+    await _ready(world, anna)
+    interaction_id = await world.engine.enqueue(
+        EnqueueRequest(channel=Channel.VOICE, queue_id=world.queue_id)
+    )
+    await world.engine.accept(anna, _offer_for(world, anna))
+    await world.engine.complete(interaction_id)
+    with pytest.raises(DomainError, match="disposition"):
+        await world.engine.wrap_up_done(anna)
+    await world.engine.set_disposition(anna, interaction_id, disposition_id, "fixed the bill")
+    await world.engine.wrap_up_done(anna)
+    assert world.engine.agent(anna).state is AgentState.READY  # type: ignore[union-attr]
+    async with world.database.sessions() as db:
+        stored = await db.get_one(Interaction, interaction_id)
+    assert (stored.disposition_id, stored.wrap_up_notes) == (disposition_id, "fixed the bill")
+
+
+async def test_caller_hanging_up_while_ringing_cancels_the_offer_without_a_miss(
+    world: World,
+) -> None:
+    anna = world.agents[0]
+    await _ready(world, anna)
+    interaction_id = await world.engine.enqueue(
+        EnqueueRequest(channel=Channel.VOICE, queue_id=world.queue_id)
+    )
+    _offer_for(world, anna)
+    await world.engine.cancel(interaction_id)
+    view = world.engine.agent(anna)
+    assert view is not None and view.state is AgentState.READY
+    assert view.consecutive_misses == 0
+    async with world.database.sessions() as db:
+        assert (await db.get_one(Interaction, interaction_id)).state is InteractionState.ABANDONED
+    with pytest.raises(Conflict):
+        await world.engine.cancel(interaction_id)
+
+
+async def test_a_restart_keeps_waiting_tasks_ringing_offers_and_agent_states(
+    world: World,
+) -> None:
+    anna, boris = world.agents[:2]
+    await _ready(world, anna)
+    ringing = await world.engine.enqueue(
+        EnqueueRequest(channel=Channel.VOICE, queue_id=world.queue_id)
+    )
+    waiting = await world.engine.enqueue(
+        EnqueueRequest(channel=Channel.VOICE, queue_id=world.queue_id)
+    )
+    offer_id = _offer_for(world, anna)
+
+    engine = await world.restart()
+    view = engine.agent(anna)
+    assert view is not None and view.state is AgentState.RESERVED
+    assert _offer_for(world, anna) == offer_id
+    assert await engine.accept(anna, offer_id) == ringing
+    await engine.login(boris)
+    await engine.request_ready(boris)
+    assert engine.ringing_offers(boris)[0].task_id == str(waiting)
