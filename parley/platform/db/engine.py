@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -23,9 +23,13 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """A session whose work commits on success and rolls back on any error."""
-        async with self.sessions() as session, session.begin():
-            yield session
+        """A session whose work commits on success and rolls back on any error; callbacks
+        registered with `after_commit` run once the commit has succeeded."""
+        async with self.sessions() as session:
+            async with session.begin():
+                yield session
+            for callback in session.info.pop(_AFTER_COMMIT, []):
+                await callback()
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
@@ -33,6 +37,15 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+_AFTER_COMMIT = "parley.after_commit"
+
+
+def after_commit(session: AsyncSession, callback: Callable[[], Awaitable[None]]) -> None:
+    """Run `callback` after the session's transaction commits (e.g. publish an event that
+    must not be seen before the data it announces)."""
+    session.info.setdefault(_AFTER_COMMIT, []).append(callback)
 
 
 def _enable_sqlite_foreign_keys(dbapi_connection: Any, _record: Any) -> None:

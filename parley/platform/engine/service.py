@@ -54,7 +54,7 @@ from parley.platform.agents import (
     WrapUpDone,
     next_state,
 )
-from parley.platform.bus import Bus, Event
+from parley.platform.bus import Bus, Event, Subscription
 from parley.platform.clock import Clock
 from parley.platform.db import Database
 from parley.platform.engine.inputs import routing_agent, routing_queue
@@ -158,7 +158,7 @@ class Engine:
         self._presence_timeout = timedelta(seconds=presence_timeout)
         self._tick_seconds = tick_seconds
         self._lock = asyncio.Lock()
-        self._loop_task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
         self._reset()
 
     def _reset(self) -> None:
@@ -183,16 +183,40 @@ class Engine:
     async def start(self, *, run_loop: bool = True) -> None:
         async with self._lock:
             await self._load()
+        # Subscribe before returning, so no configuration change published later is missed.
+        changes = self._bus.subscribe("config.*")
+        self._tasks.append(asyncio.create_task(self._follow_configuration(changes)))
         if run_loop:
-            self._loop_task = asyncio.create_task(self._run(), name="engine-ticks")
+            self._tasks.append(asyncio.create_task(self._run(), name="engine-ticks"))
         log.info("engine.started", agents=len(self._agents), waiting=len(self._queued))
 
     async def stop(self) -> None:
-        if self._loop_task is not None:
-            self._loop_task.cancel()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._loop_task
-            self._loop_task = None
+                await task
+        self._tasks = []
+
+    async def _follow_configuration(self, changes: Subscription) -> None:
+        """Admins changed queues, schedules, skills or users: route with the new setup."""
+        async with changes:
+            async for change in changes:
+                try:
+                    await self.reload_configuration()
+                except Exception:  # keep following; the next change or a restart retries
+                    log.exception("engine.reload_failed", change=change.type)
+
+    async def reload_configuration(self) -> None:
+        """Re-read queues and the profiles (skills, capacity) of logged-in agents; waiting
+        tasks, offers and states are kept (a deactivated queue still serves the tasks it
+        holds)."""
+        async with self._lock, self._database.transaction() as db:
+            await self._load_queues(db)
+            for agent_id in list(self._agents):
+                profile = await self._load_profile(db, int(agent_id))
+                if profile is not None:
+                    self._route_agent(agent_id)
 
     async def _run(self) -> None:
         while True:

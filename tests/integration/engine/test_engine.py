@@ -3,6 +3,7 @@ manual clock so timers fire without sleeping."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -108,7 +109,6 @@ async def world(database_url: str) -> AsyncIterator[World]:
     world = World(database, bus, clock, engine, queue_id, agents, events)
 
     subscription = bus.subscribe("*")
-    import asyncio
 
     async def collect() -> None:
         async with subscription:
@@ -350,3 +350,24 @@ async def test_a_restart_keeps_waiting_tasks_ringing_offers_and_agent_states(
     await engine.login(boris)
     await engine.request_ready(boris)
     assert engine.ringing_offers(boris)[0].task_id == str(waiting)
+
+
+async def test_a_configuration_change_reaches_the_router_without_a_restart(world: World) -> None:
+    anna = world.agents[0]
+    await _ready(world, anna)
+    async with world.database.transaction() as db:
+        sales = Queue(name="Sales", channels=["email"])
+        db.add(sales)
+        await db.flush()
+        sales_id = sales.id
+    with pytest.raises(DomainError):
+        await world.engine.enqueue(EnqueueRequest(channel=Channel.EMAIL, queue_id=sales_id))
+    await world.bus.publish(Event.create("config.queue.created", {"id": sales_id}))
+    async with asyncio.timeout(5):
+        while True:
+            try:
+                await world.engine.enqueue(EnqueueRequest(channel=Channel.EMAIL, queue_id=sales_id))
+                break
+            except DomainError:
+                await asyncio.sleep(0.05)
+    _offer_for(world, anna)
