@@ -80,6 +80,15 @@ from parley.platform.routing import Router, Task, TaskTimedOut
 
 log = structlog.get_logger(__name__)
 
+# Admin changes that alter who may take what (published by the admin API after commit).
+ROUTING_CONFIGURATION = (
+    "config.queue.*",
+    "config.schedule.*",
+    "config.skill.*",
+    "config.user.*",
+    "config.agent_skill.*",
+)
+
 
 class DispositionRequired(DomainError):
     status_code = 409
@@ -184,7 +193,7 @@ class Engine:
         async with self._lock:
             await self._load()
         # Subscribe before returning, so no configuration change published later is missed.
-        changes = self._bus.subscribe("config.*")
+        changes = self._bus.subscribe(*ROUTING_CONFIGURATION)
         self._tasks.append(asyncio.create_task(self._follow_configuration(changes)))
         if run_loop:
             self._tasks.append(asyncio.create_task(self._run(), name="engine-ticks"))
@@ -211,12 +220,15 @@ class Engine:
         """Re-read queues and the profiles (skills, capacity) of logged-in agents; waiting
         tasks, offers and states are kept (a deactivated queue still serves the tasks it
         holds)."""
-        async with self._lock, self._database.transaction() as db:
-            await self._load_queues(db)
-            for agent_id in list(self._agents):
-                profile = await self._load_profile(db, int(agent_id))
-                if profile is not None:
-                    self._route_agent(agent_id)
+        await self._execute(self._reload_configuration)
+
+    async def _reload_configuration(
+        self, db: AsyncSession, _pending: _Pending, _now: datetime
+    ) -> None:
+        await self._load_queues(db)
+        for agent_id in list(self._agents):
+            if await self._load_profile(db, int(agent_id)) is not None:
+                self._route_agent(agent_id)
 
     async def _run(self) -> None:
         while True:

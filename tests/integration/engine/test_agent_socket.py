@@ -212,3 +212,49 @@ async def test_an_agent_whose_socket_goes_silent_is_logged_out(live: Live) -> No
                     break
     assert live.app.state.runtime.engine.agents() == []
     await client.aclose()
+
+
+async def test_a_skill_given_through_the_admin_api_lets_the_agent_take_the_queue(
+    live: Live,
+) -> None:
+    await live.add_agent("anna")
+    async with live.app.state.runtime.database.transaction() as db:
+        admin = User(
+            username="ada",
+            display_name="Ada",
+            password_hash=hash_password(PASSWORD),
+            role=Role.ADMIN,
+        )
+        db.add(admin)
+        spanish = Skill(name="spanish")
+        db.add(spanish)
+        await db.flush()
+        spanish_id = spanish.id
+    admin_client = await live.login("ada")
+    queue = await admin_client.post(
+        "/api/queues",
+        json={
+            "name": "Spanish",
+            "channels": ["chat"],
+            "skills": [{"skill_id": spanish_id, "min_level": 2}],
+        },
+    )
+    assert queue.status_code == 201, queue.text
+    client = await live.login("anna")
+    async with live.connect(client) as ws:
+        await _next(ws, "snapshot")
+        await ws.send(json.dumps({"type": "state.ready"}))
+        await _next(ws, "agent.state_changed")
+        waiting = await admin_client.post(
+            "/api/interactions", json={"channel": "chat", "queue_id": queue.json()["id"]}
+        )
+        assert waiting.status_code == 201, waiting.text
+        anna_id = (await client.get("/api/auth/me")).json()["id"]
+        granted = await admin_client.put(
+            f"/api/users/{anna_id}/skills/{spanish_id}", json={"level": 4}
+        )
+        assert granted.status_code == 200, granted.text
+        offer = await _next(ws, "offer.created")
+        assert offer["interaction_id"] == waiting.json()["interaction_id"]
+    await client.aclose()
+    await admin_client.aclose()

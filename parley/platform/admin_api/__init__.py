@@ -1,0 +1,23 @@
+"""The admin REST API: lists with paging, filters, sort and search, and audited
+create/read/update/delete, for users and their skills, teams, skills, queues,
+schedules, reason codes, dispositions, quick replies and contacts.
+
+`resources.py` is the one generic mechanism; each other module declares a group of
+nouns with their schemas and rules: `directory` (people), `routing` (routing
+configuration), `contacts`, `quick_replies`.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from parley.platform.admin_api import contacts, directory, quick_replies, routing
+
+
+def routers() -> list[APIRouter]:
+    return [
+        *directory.routers(),
+        *routing.routers(),
+        *quick_replies.routers(),
+        *contacts.routers(),
+    ]
