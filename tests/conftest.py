@@ -120,6 +120,9 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
         data_dir=tmp_path / "data",
         database_url=database_url,
         secret_key="test-secret-key-not-for-production",  # type: ignore[arg-type]
+        # The cheapest Argon2 allowed: tests log in often and prove logic, not cost.
+        argon2_time_cost=1,
+        argon2_memory_kib=8 * 1024,
         log_json=False,
         _env_file=None,  # type: ignore[call-arg]
     )

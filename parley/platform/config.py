@@ -53,6 +53,8 @@ class Settings(BaseSettings):
     engine_ticks: bool = Field(
         default=True, description="Run the engine's timer loop (tests drive it by hand)."
     )
+    argon2_time_cost: int = Field(default=3, ge=1, le=20)
+    argon2_memory_kib: int = Field(default=64 * 1024, ge=8 * 1024, le=1024 * 1024)
     login_max_failures: int = Field(default=5, ge=1)
     login_window_seconds: int = Field(default=300, ge=1)
 

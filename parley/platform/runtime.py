@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import structlog
 
+from parley.platform.auth.passwords import configure as configure_password_hashing
 from parley.platform.bus import Bus, create_bus
 from parley.platform.clock import Clock, SystemClock
 from parley.platform.config import Settings
@@ -41,6 +42,9 @@ class Runtime:
     @classmethod
     def from_settings(cls, settings: Settings, *, clock: Clock | None = None) -> Runtime:
         settings.ensure_data_dir()
+        configure_password_hashing(
+            time_cost=settings.argon2_time_cost, memory_kib=settings.argon2_memory_kib
+        )
         runtime = cls(
             settings=settings,
             database=create_database(settings.resolved_database_url),
