@@ -29,3 +29,13 @@ class Forbidden(DomainError):
 
     def __init__(self, message: str = "Your role may not do this.") -> None:
         super().__init__("forbidden", message)
+
+
+class InvalidTransition(Conflict):
+    """An event that the current state does not allow (e.g. accepting an unknown offer).
+
+    Raised by the pure state machines before anything changes, so the caller's state is
+    still the one it had."""
+
+    def __init__(self, message: str, code: str = "invalid_transition") -> None:
+        super().__init__(code, message)

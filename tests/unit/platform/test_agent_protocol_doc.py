@@ -20,7 +20,9 @@ def _section(title: str) -> str:
 
 
 def _examples(title: str) -> list[dict[str, object]]:
-    return [json.loads(block) for block in re.findall(r"```json\n(.*?)\n```", _section(title), re.S)]
+    return [
+        json.loads(block) for block in re.findall(r"```json\n(.*?)\n```", _section(title), re.S)
+    ]
 
 
 def _table_types(title: str) -> set[str]:

@@ -1,0 +1,1 @@
+"""Router benchmark: decisions per second and decide() latency at contact-center scale."""
