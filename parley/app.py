@@ -12,11 +12,14 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request, Response
 
 from parley import __version__
+from parley.admin_web.api import router as admin_web_router
 from parley.platform.admin_api import routers as admin_api_routers
+from parley.platform.agents.socket import router as agent_socket_router
 from parley.platform.auth.api import router as auth_router
 from parley.platform.auth.api import tokens_router
 from parley.platform.clock import Clock
 from parley.platform.config import Settings, get_settings
+from parley.platform.engine.api import router as engine_router
 from parley.platform.runtime import Runtime
 from parley.platform.web.errors import install_error_handlers
 from parley.platform.web.health import record_metrics
@@ -59,6 +62,14 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     install_error_handlers(app)
     app.middleware("http")(record_metrics)
     app.middleware("http")(_security_headers)
-    for router in (health_router, auth_router, tokens_router, *admin_api_routers()):
+    for router in (
+        health_router,
+        auth_router,
+        tokens_router,
+        *admin_api_routers(),
+        engine_router,
+        agent_socket_router,
+        admin_web_router,
+    ):
         app.include_router(router)
     return app

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 Role = Literal["web", "engine", "media"]
 ALL_ROLES: tuple[Role, ...] = ("web", "engine", "media")
@@ -33,7 +33,8 @@ class Settings(BaseSettings):
     jobs_url: str = Field(default="inprocess://", description="inprocess:// or redis://… (Celery)")
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
-    roles: list[Role] = Field(default_factory=lambda: list(ALL_ROLES))
+    # NoDecode: read "web,engine" as text (split below), not as JSON.
+    roles: Annotated[list[Role], NoDecode] = Field(default_factory=lambda: list(ALL_ROLES))
     secret_key: SecretStr = Field(
         default=SecretStr(""),
         description="Signs and encrypts; empty means a random key kept in data_dir.",

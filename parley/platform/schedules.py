@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -45,11 +46,10 @@ class WeeklyHours:
             spans = sorted(
                 (parse_clock(start), parse_clock(end)) for start, end in hours.get(day, ())
             )
-            for (start, end), following in zip(spans, [*spans[1:], None], strict=True):
-                if start >= end:
-                    raise ValueError(f"{day}: an interval must end after it starts")
-                if following is not None and following[0] < end:
-                    raise ValueError(f"{day}: intervals overlap")
+            if any(start >= end for start, end in spans):
+                raise ValueError(f"{day}: an interval must end after it starts")
+            if any(later[0] < earlier[1] for earlier, later in pairwise(spans)):
+                raise ValueError(f"{day}: intervals overlap")
             intervals[day] = tuple(spans)
         return cls(
             ZoneInfo(time_zone),

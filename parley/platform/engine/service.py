@@ -63,6 +63,7 @@ from parley.platform.models import (
     AgentSkill,
     AgentStateLog,
     Channel,
+    Contact,
     Direction,
     Disposition,
     Interaction,
@@ -615,8 +616,11 @@ class Engine:
         if request.queue_id not in self._queues:
             raise NotFound("Queue", request.queue_id)
         attributes = dict(request.attributes)
-        if request.preferred_agent_id is not None:
-            attributes["preferred_agent_id"] = request.preferred_agent_id
+        preferred = request.preferred_agent_id
+        if preferred is None and request.contact_id is not None:
+            preferred = await self._sticky_agent(db, request.contact_id)
+        if preferred is not None:
+            attributes["preferred_agent_id"] = preferred
         interaction = Interaction(
             channel=request.channel,
             direction=request.direction,
@@ -647,6 +651,20 @@ class Engine:
             estimated_wait_seconds=estimate.seconds,
         )
         return interaction.id
+
+    async def _sticky_agent(self, db: AsyncSession, contact_id: int) -> int | None:
+        """The contact's personal manager, else the agent who served them last (F-RT-5)."""
+        contact = await db.get(Contact, contact_id)
+        if contact is None:
+            raise NotFound("Contact", contact_id)
+        if contact.personal_manager_id is not None:
+            return contact.personal_manager_id
+        return await db.scalar(
+            select(Interaction.agent_id)
+            .where(Interaction.contact_id == contact_id, Interaction.agent_id.is_not(None))
+            .order_by(Interaction.answered_at.desc(), Interaction.id.desc())
+            .limit(1)
+        )
 
     async def cancel(self, interaction_id: int, reason: str = "abandoned") -> None:
         """The customer left before an agent took the interaction (hung up, closed chat)."""

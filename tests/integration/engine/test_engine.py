@@ -21,6 +21,7 @@ from parley.platform.models import (
     AgentSkill,
     AgentStateLog,
     Channel,
+    Contact,
     Disposition,
     Interaction,
     InteractionState,
@@ -371,3 +372,30 @@ async def test_a_configuration_change_reaches_the_router_without_a_restart(world
             except DomainError:
                 await asyncio.sleep(0.05)
     _offer_for(world, anna)
+
+
+async def test_a_returning_contact_is_offered_first_to_the_agent_who_served_them(
+    world: World,
+) -> None:
+    anna, boris = world.agents[:2]
+    async with world.database.transaction() as db:
+        contact = Contact(name="Zofia")
+        db.add(contact)
+        await db.flush()
+        contact_id = contact.id
+    await _ready(world, boris)
+    first = await world.engine.enqueue(
+        EnqueueRequest(channel=Channel.VOICE, queue_id=world.queue_id, contact_id=contact_id)
+    )
+    await world.engine.accept(boris, _offer_for(world, boris))
+    await world.engine.complete(first)
+    await world.engine.wrap_up_done(boris)
+    world.advance(60)
+    await _ready(world, anna)  # anna has idled less, but boris knows the customer
+    world.advance(1)
+    await world.engine.tick()
+    await world.engine.enqueue(
+        EnqueueRequest(channel=Channel.VOICE, queue_id=world.queue_id, contact_id=contact_id)
+    )
+    assert world.engine.ringing_offers(anna) == []
+    _offer_for(world, boris)

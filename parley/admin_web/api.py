@@ -1,0 +1,203 @@
+"""The console's first pages: logging in and out with a form, and the signed-in home page.
+
+Pages are server-rendered Jinja2 in the visitor's language (`parley.platform.i18n`):
+the user's own setting once signed in, before that the `parley_lang` cookie set by the
+language switcher, then the browser's Accept-Language.
+
+Forms that change state carry the session's CSRF token as the `csrf_token` field; the
+check itself is `parley.platform.web.deps`'s, as for every other route.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from jinja2 import FileSystemLoader
+
+from parley.platform.auth.api import log_in
+from parley.platform.auth.principal import Principal
+from parley.platform.auth.service import InvalidCredentials, LoginThrottled, close_session
+from parley.platform.errors import NotFound
+from parley.platform.i18n import (
+    LANGUAGE_COOKIE,
+    LANGUAGE_NAMES,
+    Language,
+    create_template_environment,
+    negotiate_language,
+    supported_language,
+    translations,
+)
+from parley.platform.models import Role
+from parley.platform.web.deps import (
+    ALL_ROLES,
+    SESSION_COOKIE,
+    DbDep,
+    Public,
+    RoleRequirement,
+    RuntimeDep,
+    optional_principal,
+)
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+STATIC_DIR = PACKAGE_DIR / "static"
+STATIC_TYPES = {
+    ".css": "text/css; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".svg": "image/svg+xml",
+}
+LANGUAGE_COOKIE_MAX_AGE = 365 * 24 * 3600
+
+router = APIRouter(tags=["admin console"], include_in_schema=False)
+templates = create_template_environment(FileSystemLoader(PACKAGE_DIR / "templates"))
+
+
+class SignedInPage(RoleRequirement):
+    """`require_roles` for pages: a browser without a session gets None, so the page can
+    send it to /login instead of answering with a 401 JSON body. A wrong role is still
+    refused, and a state-changing form without its CSRF token still fails (403)."""
+
+    async def __call__(  # type: ignore[override]
+        self, principal: Annotated[Principal | None, Depends(optional_principal)]
+    ) -> Principal | None:
+        if principal is None:
+            return None
+        return await super().__call__(principal)
+
+
+AnyPageUser = Annotated[Principal | None, Depends(SignedInPage(ALL_ROLES))]
+
+
+def _language(request: Request, explicit: str | None, default: str) -> Language:
+    return negotiate_language(
+        explicit,
+        request.cookies.get(LANGUAGE_COOKIE),
+        request.headers.get("accept-language"),
+        default,
+    )
+
+
+def _render(
+    template: str, language: Language, *, status_code: int = 200, **context: Any
+) -> HTMLResponse:
+    html = templates.get_template(template).render(
+        translations=translations(language), lang=language, **context
+    )
+    # Pages carry a CSRF token or a half-typed username: never keep them in a cache.
+    return HTMLResponse(html, status_code=status_code, headers={"Cache-Control": "no-store"})
+
+
+def _login_page(
+    language: Language, *, error: str = "", username: str = "", status_code: int = 200
+) -> HTMLResponse:
+    return _render(
+        "login.html",
+        language,
+        status_code=status_code,
+        error=error,
+        username=username,
+        languages=list(LANGUAGE_NAMES.items()),
+    )
+
+
+def _role_label(role: Role, language: Language) -> str:
+    gettext = translations(language).gettext
+    labels = {
+        Role.AGENT: gettext("Agent"),
+        Role.SUPERVISOR: gettext("Supervisor"),
+        Role.ADMIN: gettext("Administrator"),
+    }
+    return labels[role]
+
+
+@router.get("/login", dependencies=[Public])
+async def login_page(request: Request, runtime: RuntimeDep, lang: str | None = None) -> Response:
+    """The login form; `?lang=ru` is the language switcher, remembered in a cookie."""
+    chosen = supported_language(lang)
+    language = _language(request, chosen, runtime.settings.default_language)
+    response = _login_page(language)
+    if chosen:
+        response.set_cookie(
+            LANGUAGE_COOKIE,
+            chosen,
+            max_age=LANGUAGE_COOKIE_MAX_AGE,
+            samesite="lax",
+            secure=runtime.settings.cookie_secure,
+            path="/",
+        )
+    return response
+
+
+@router.post("/login", dependencies=[Public])
+async def submit_login(
+    request: Request,
+    runtime: RuntimeDep,
+    db: DbDep,
+    username: Annotated[str, Form(max_length=64)] = "",
+    password: Annotated[str, Form(max_length=1024)] = "",
+) -> Response:
+    language = _language(request, None, runtime.settings.default_language)
+    gettext = translations(language).gettext
+    if not username.strip() or not password:
+        return _login_page(
+            language,
+            error=gettext("Enter your username and password."),
+            username=username,
+            status_code=401,
+        )
+    redirect = RedirectResponse("/", status_code=303)
+    try:
+        await log_in(request, redirect, runtime, db, username, password)
+    except InvalidCredentials:
+        return _login_page(
+            language,
+            error=gettext("Wrong username or password."),
+            username=username,
+            status_code=401,
+        )
+    except LoginThrottled as exc:
+        message = translations(language).ngettext(
+            "Too many failed logins. Try again in %(seconds)d second.",
+            "Too many failed logins. Try again in %(seconds)d seconds.",
+            exc.retry_after,
+        ) % {"seconds": exc.retry_after}
+        response = _login_page(language, error=message, username=username, status_code=429)
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
+    return redirect
+
+
+@router.get("/")
+async def home_page(request: Request, runtime: RuntimeDep, principal: AnyPageUser) -> Response:
+    if principal is None:
+        return RedirectResponse("/login", status_code=303)
+    language = _language(request, principal.language, runtime.settings.default_language)
+    return _render(
+        "home.html",
+        language,
+        display_name=principal.display_name,
+        role_label=_role_label(principal.role, language),
+        csrf_token=principal.csrf_token or "",
+    )
+
+
+@router.post("/logout")
+async def submit_logout(db: DbDep, principal: AnyPageUser) -> Response:
+    if principal is not None and principal.session_id:
+        await close_session(db, principal.session_id)
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@router.get("/static/admin/{name}", dependencies=[Public])
+async def static_file(name: str) -> FileResponse:
+    """The console's CSS and scripts. A route rather than a mounted StaticFiles app, so
+    it reaches the application through the same `include_router` as every page."""
+    path = STATIC_DIR / name
+    media_type = STATIC_TYPES.get(path.suffix)
+    if media_type is None or name.startswith(".") or not path.is_file():
+        raise NotFound("static file", name)
+    return FileResponse(path, media_type=media_type, headers={"Cache-Control": "no-cache"})
