@@ -17,7 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -26,7 +26,7 @@ from parley.platform.auth.passwords import hash_password
 from parley.platform.config import Settings
 from parley.platform.db import Base, create_database
 from parley.platform.db.migrate import upgrade
-from parley.platform.models import Role, User
+from parley.platform.models import AuditLog, Role, User
 
 POSTGRES_URL = os.environ.get("PARLEY_TEST_DATABASE_URL", "")
 PASSWORD = "correct horse battery"
@@ -181,6 +181,21 @@ class Api:
         client = self._new_client()
         client.headers["Authorization"] = f"Bearer {response.json()['token']}"
         return client
+
+
+async def audit_rows(api: Api, entity_type: str) -> list[AuditLog]:
+    """The audit log of one entity type, oldest first."""
+    async with api.app.state.runtime.database.transaction() as db:  # type: ignore[attr-defined]
+        rows = await db.scalars(
+            select(AuditLog).where(AuditLog.entity_type == entity_type).order_by(AuditLog.id)
+        )
+        return list(rows)
+
+
+def fields(response: httpx.Response) -> dict[str, str]:
+    """The field messages of a 422 answer, by field."""
+    assert response.status_code == 422, response.text
+    return {item["field"]: item["message"] for item in response.json()["error"]["fields"]}
 
 
 @pytest.fixture

@@ -5,25 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-from sqlalchemy import select
 
-from parley.platform.models import AuditLog, Role
-from tests.conftest import PASSWORD, Api
+from parley.platform.models import Role
+from tests.conftest import PASSWORD, Api, audit_rows, fields
 
 NEW_PASSWORD = "a much longer passphrase"
-
-
-async def audit_rows(api: Api, entity_type: str) -> list[AuditLog]:
-    async with api.app.state.runtime.database.transaction() as db:  # type: ignore[attr-defined]
-        rows = await db.scalars(
-            select(AuditLog).where(AuditLog.entity_type == entity_type).order_by(AuditLog.id)
-        )
-        return list(rows)
-
-
-def fields(response: httpx.Response) -> dict[str, str]:
-    assert response.status_code == 422, response.text
-    return {item["field"]: item["message"] for item in response.json()["error"]["fields"]}
 
 
 def new_user(**overrides: Any) -> dict[str, Any]:

@@ -5,18 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-from sqlalchemy import select
 
-from parley.platform.models import AuditLog, Role
-from tests.conftest import Api
-
-
-async def audit_rows(api: Api, entity_type: str) -> list[AuditLog]:
-    async with api.app.state.runtime.database.transaction() as db:  # type: ignore[attr-defined]
-        rows = await db.scalars(
-            select(AuditLog).where(AuditLog.entity_type == entity_type).order_by(AuditLog.id)
-        )
-        return list(rows)
+from parley.platform.models import Role
+from tests.conftest import Api, audit_rows
 
 
 async def create(client: httpx.AsyncClient, **body: Any) -> dict[str, Any]:

@@ -5,25 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-from sqlalchemy import select
 
-from parley.platform.models import AuditLog, Role
-from tests.conftest import Api
+from parley.platform.models import Role
+from tests.conftest import Api, audit_rows, fields
 
 WEEKDAYS = {"mon": [["09:00", "13:00"], ["14:00", "18:00"]], "sat": [["10:00", "24:00"]]}
-
-
-async def audit_rows(api: Api, entity_type: str) -> list[AuditLog]:
-    async with api.app.state.runtime.database.transaction() as db:  # type: ignore[attr-defined]
-        rows = await db.scalars(
-            select(AuditLog).where(AuditLog.entity_type == entity_type).order_by(AuditLog.id)
-        )
-        return list(rows)
-
-
-def fields(response: httpx.Response) -> dict[str, str]:
-    assert response.status_code == 422, response.text
-    return {item["field"]: item["message"] for item in response.json()["error"]["fields"]}
 
 
 async def create(client: httpx.AsyncClient, url: str, body: dict[str, Any]) -> dict[str, Any]:
