@@ -18,9 +18,9 @@ What `decide` guarantees, once it returns:
 How it stays fast. Matching is incremental: after a `decide`, no free agent may take a
 waiting task, so only a change can make a new pair. `decide` therefore looks at the tasks
 that became offerable (arrived, re-queued after a reject or an expiry, reached an
-overflow stage, left their sticky window) and at the agents who entered a free set
-(room opened on a channel, a call ended, became available; more room where they had
-some already changes nothing). It searches both ways:
+overflow stage, left their sticky window, saw a decliner's cooldown end) and at the agents
+who entered a free set (room opened on a channel, a call ended, became available; more
+room where they had some already changes nothing). It searches both ways:
 
 - task to agents: each queue keeps, per channel and overflow stage, the set of available
   agents with room on that channel (blending applied); only those are examined.
@@ -33,6 +33,14 @@ agent its queue's strategy prefers, so tasks are served in that order even when 
 agents free up at once. Times are integer microseconds inside the router so that "has
 this task reached its overflow stage" gives the same answer everywhere.
 
+Decliners. An agent who rejects or misses an offer is excluded from that task for its
+queue's `decliner_cooldown_seconds`, counted from the `now` given to `reject`/`expire`,
+or else from the next `decide` (the engine decides right after, at the same time). The
+end of the cooldown is a timed event like the others: it lifts the exclusion and makes
+the task offerable again, so the next `decide` offers it by the usual rules, the former
+decliner included. While excluded, an agent is not one who "may take" the task in the
+guarantees above.
+
 Estimated wait (F-RT-7): position * average handle time / staffed capacity, where the
 position counts every task ahead in the queue's order (ringing ones included, 1 = next),
 the average handle time is the queue's, moved by `record_handle_time` (exponential
@@ -44,7 +52,7 @@ from __future__ import annotations
 
 import itertools
 from bisect import bisect_left, insort
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from heapq import heappop, heappush
 
@@ -72,9 +80,12 @@ _AHT_WEIGHT = 0.2
 
 # Where a task is in its life inside the router.
 _WAITING, _OFFERED, _ASSIGNED, _GONE = range(4)
-# Timed events: a task reaches its next overflow stage, leaves its sticky window, or has
-# waited its queue's max wait.
-_STAGE, _STICKY_END, _TIMEOUT = range(3)
+# Timed events: a task reaches its next overflow stage, leaves its sticky window, has
+# waited its queue's max wait, or a decliner's cooldown ends (_LIFT: it checks the end
+# itself, so it outlives queue changes, unlike the others).
+_STAGE, _STICKY_END, _TIMEOUT, _LIFT = range(4)
+# The end of a cooldown that starts at the next decide (reject/expire given no time).
+_UNTIL_DECIDED = 2**62
 
 
 def _micros(moment: datetime) -> int:
@@ -109,7 +120,9 @@ class _TaskEntry:
         "ts",
     )
 
-    def __init__(self, task: Task, queue: _QueueState, ts: int, seq: int) -> None:
+    def __init__(
+        self, task: Task, queue: _QueueState, ts: int, seq: int, excluded: dict[str, int]
+    ) -> None:
         self.task_id = task.task_id
         self.queue = queue
         self.channel = task.channel
@@ -117,7 +130,8 @@ class _TaskEntry:
         self.priority = task.priority if task.priority is not None else queue.config.priority
         self.ts = ts
         self.seq = seq
-        self.excluded: set[str] = set(task.excluded_agent_ids)
+        # Agents in their decliner cooldown -> its end (µs); lifted by _LIFT events.
+        self.excluded = excluded
         self.preferred = task.preferred_agent_id
         self.is_sticky = False
         self.is_overdue = False
@@ -177,6 +191,7 @@ class _QueueState:
         "aht",
         "allows_blending",
         "config",
+        "cooldown",
         "free",
         "is_round_robin",
         "last_agent_id",
@@ -202,6 +217,7 @@ class _QueueState:
         self.offer_timeout = timedelta(seconds=config.offer_timeout_seconds)
         self.rule_after = [_micros_of(rule.after_seconds) for rule in config.overflow]
         self.sticky_window = _micros_of(config.sticky_window_seconds)
+        self.cooldown = _micros_of(config.decliner_cooldown_seconds)
         wait = config.max_wait_seconds
         self.max_wait = _micros_of(wait) if wait is not None else None
         # Offerable tasks per channel: waiting, not ringing, not held for a sticky agent.
@@ -400,6 +416,8 @@ class Router:
         self._task_seq = itertools.count()
         self._offer_ids = offer_ids or (f"offer-{n}" for n in itertools.count(1))
         self._dirty_tasks: list[_TaskEntry] = []
+        # Exclusions whose cooldown starts at the next decide (reject/expire without now).
+        self._cooling: list[tuple[_TaskEntry, str]] = []
         # Agents who may take tasks they could not before, with the channels that opened
         # up for them (None: any channel).
         self._dirty_agents: dict[str, set[str] | None] = {}
@@ -623,19 +641,33 @@ class Router:
         if config.max_size is not None and state.queued.size >= config.max_size:
             raise QueueFull(task.queue_id, config.max_size_action)
 
-        entry = _TaskEntry(task, state, _micros(task.enqueued_at), next(self._task_seq))
+        now_us = _micros(now)
+        excluded = self._restored_exclusions(task, state, now_us)
+        entry = _TaskEntry(task, state, _micros(task.enqueued_at), next(self._task_seq), excluded)
         preferred = task.preferred_agent_id
         # Hold the task for its preferred agent, unless that agent can never take it.
         entry.is_sticky = (
             preferred is not None
-            and entry.ts + state.sticky_window > _micros(now)
+            and entry.ts + state.sticky_window > now_us
             and (preferred not in self._agents or preferred in state.agent_stage)
         )
         state.queued.add(entry)
         self._put_in_line(entry)
         self._tasks[task.task_id] = entry
         self._schedule(entry)
+        for until in set(excluded.values()):
+            self._push_event(until, _LIFT, entry, 0)
         self._dirty_tasks.append(entry)
+
+    @staticmethod
+    def _restored_exclusions(task: Task, state: _QueueState, now_us: int) -> dict[str, int]:
+        """The task's excluded agents with the end of their cooldown, those still running."""
+        given = task.excluded_agent_ids
+        if isinstance(given, Mapping):
+            ends = {agent_id: _micros(until) for agent_id, until in given.items()}
+        else:
+            ends = dict.fromkeys(given, now_us + state.cooldown)
+        return {agent_id: until for agent_id, until in ends.items() if until > now_us}
 
     def remove_task(self, task_id: str, now: datetime) -> Offer | None:
         """Forget a task: cancelled while waiting or ringing, or completed by its agent.
@@ -726,24 +758,47 @@ class Router:
         entry.queue.offered -= 1
         return others
 
-    def reject(self, offer_id: str, agent_id: str) -> None:
-        """The agent declined: they will not be offered this task again. The task waits
-        again once nobody else is still ringing (ring-all)."""
+    def reject(self, offer_id: str, agent_id: str, now: datetime | None = None) -> None:
+        """The agent declined: they are not offered this task again before its queue's
+        decliner cooldown ends, counted from `now` (None: from the next decide). The task
+        waits again once nobody else is still ringing (ring-all)."""
         offer = self._ringing(offer_id, agent_id)
-        offer.entry.excluded.add(agent_id)
+        self._exclude(offer.entry, (agent_id,), now)
         offer.agent_ids.remove(agent_id)
         self._release(self._agents[agent_id], offer.entry.channel, offer_id)
         if not offer.agent_ids:
             del self._offers[offer_id]
             self._requeue(offer.entry)
 
-    def expire(self, offer_id: str) -> None:
-        """Nobody answered in time: the agents it rang count as decliners."""
+    def expire(self, offer_id: str, now: datetime | None = None) -> None:
+        """Nobody answered in time: the agents it rang count as decliners (see `reject`
+        for `now`)."""
         offer = self._offers.get(offer_id)
         if offer is None:
             raise NotFound("Offer", offer_id)
-        offer.entry.excluded.update(offer.agent_ids)
+        self._exclude(offer.entry, offer.agent_ids, now)
         self._end_offer(offer)
+
+    def _exclude(self, entry: _TaskEntry, agent_ids: Iterable[str], now: datetime | None) -> None:
+        """Start the decliners' cooldown on this task; its end lifts the exclusion."""
+        if now is None:
+            for agent_id in agent_ids:
+                entry.excluded[agent_id] = _UNTIL_DECIDED
+                self._cooling.append((entry, agent_id))
+            return
+        until = _micros(now) + entry.queue.cooldown
+        for agent_id in agent_ids:
+            entry.excluded[agent_id] = until
+        self._push_event(until, _LIFT, entry, 0)
+
+    def _start_cooldowns(self, now_us: int) -> None:
+        """Cooldowns that start now: those of reject/expire calls given no time."""
+        for entry, agent_id in self._cooling:
+            if entry.status != _GONE and entry.excluded.get(agent_id) == _UNTIL_DECIDED:
+                until = now_us + entry.queue.cooldown
+                entry.excluded[agent_id] = until
+                self._push_event(until, _LIFT, entry, 0)
+        self._cooling = []
 
     def cancel(self, offer_id: str) -> None:
         """Take an offer back through no fault of its agents (they are not excluded)."""
@@ -790,6 +845,8 @@ class Router:
     def decide(self, now: datetime) -> list[Decision]:
         """Time out tasks past their max wait, then make every offer that can be made."""
         now_us = _micros(now)
+        if self._cooling:
+            self._start_cooldowns(now_us)
         events = self._events
         decisions: list[Decision] = (
             self._fire_events(now_us) if events and events[0][0] <= now_us else []
@@ -868,7 +925,12 @@ class Router:
         events = self._events
         while events and events[0][0] <= now_us:
             _, _, kind, entry, generation, stage = heappop(events)
-            if entry.status == _GONE or generation != entry.generation:
+            if entry.status == _GONE:
+                continue
+            if kind == _LIFT:
+                self._lift(entry, now_us)
+                continue
+            if generation != entry.generation:
                 continue
             if kind == _STAGE:
                 if entry.status == _WAITING:
@@ -890,6 +952,17 @@ class Router:
             elif entry.status == _OFFERED:
                 entry.is_overdue = True  # let the ringing offer finish; decide after
         return timed_out
+
+    def _lift(self, entry: _TaskEntry, now_us: int) -> None:
+        """End the cooldowns of this task that are due; it may go to those agents now."""
+        excluded = entry.excluded
+        due = [agent_id for agent_id, until in excluded.items() if until <= now_us]
+        if not due:
+            return  # lifted by an earlier event, or excluded again since
+        for agent_id in due:
+            del excluded[agent_id]
+        if entry.status == _WAITING:
+            self._dirty_tasks.append(entry)
 
     def _time_out(self, entry: _TaskEntry, now_us: int) -> TaskTimedOut:
         state = entry.queue

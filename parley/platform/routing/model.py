@@ -54,6 +54,14 @@ class Queue:
     is how long a task with a preferred agent waits for that agent alone (0: prefer them
     only if free right away). `average_handle_seconds` seeds the wait estimate until
     `Router.record_handle_time` has real handle times.
+
+    `decliner_cooldown_seconds` is the re-offer delay: an agent who rejects or misses (lets
+    expire) an offer of a task is not offered that task again for this long, so it goes to
+    the other agents who may take it; afterwards the decliner is a candidate like any other
+    (the queue's strategy picks), so a task that only they can take is offered to them
+    again rather than waiting out its max wait. 0: no delay, the decliner is a candidate
+    again from the next `decide` on (so the task goes straight back to them when nobody
+    else may take it).
     """
 
     queue_id: str
@@ -72,12 +80,15 @@ class Queue:
     allows_blending: bool = False
     sticky_window_seconds: float = 0.0
     average_handle_seconds: float = 180.0
+    decliner_cooldown_seconds: float = 30.0
 
     def __post_init__(self) -> None:
         if not self.channels:
             raise ValueError(f"queue {self.queue_id} serves no channel")
         if self.offer_timeout_seconds <= 0:
             raise ValueError(f"queue {self.queue_id}: offer timeout must be positive")
+        if self.decliner_cooldown_seconds < 0:
+            raise ValueError(f"queue {self.queue_id}: decliner cooldown must not be negative")
         thresholds = [rule.after_seconds for rule in self.overflow]
         if thresholds != sorted(thresholds):
             raise ValueError(f"queue {self.queue_id}: overflow rules must be in time order")
@@ -90,8 +101,12 @@ class Queue:
 class Task:
     """An interaction waiting in a queue. `priority` None means the queue's priority.
 
-    `excluded_agent_ids` are agents who must not get it (e.g. who declined it before a
-    restart); the router adds decliners itself.
+    `excluded_agent_ids` are agents who declined it before (e.g. before a restart) and
+    must not get it for a while; the router adds later decliners itself, each for its
+    queue's `decliner_cooldown_seconds`. Either a set of agent ids, each excluded for the
+    queue's cooldown counted from when the task is added (`Router.add_task`'s `now`), or
+    a mapping of agent id to the time until which they are excluded (an end already
+    past excludes nobody), for a restore that keeps the cooldowns where they were.
     """
 
     task_id: str
@@ -101,7 +116,7 @@ class Task:
     priority: int | None = None
     contact_id: str | None = None
     preferred_agent_id: str | None = None
-    excluded_agent_ids: frozenset[str] = frozenset()
+    excluded_agent_ids: frozenset[str] | Mapping[str, datetime] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)

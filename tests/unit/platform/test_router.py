@@ -385,6 +385,158 @@ def test_tasks_declined_before_a_restart_stay_excluded() -> None:
     assert pairs(router.decide(at(0))) == [("t1", ("a2",))]
 
 
+# --- decliners' cooldown (re-offer delay) ------------------------------------------------
+
+
+def test_a_lone_agent_who_missed_an_offer_gets_it_again_after_the_cooldown() -> None:
+    router = router_with([chat_queue(decliner_cooldown_seconds=30)], [agent("a1")])
+    router.add_task(task("t1"), at(0))
+    (first,) = offers_of(router.decide(at(0)))
+
+    router.expire(first.offer_id)  # as the engine does: the cooldown starts at its decide
+    assert router.decide(at(30)) == []
+    assert router.decide(at(59)) == []
+
+    (again,) = offers_of(router.decide(at(60)))
+    assert (again.task_id, again.agent_ids) == ("t1", ("a1",))
+    assert again.offer_id != first.offer_id
+
+
+def test_a_decliner_is_skipped_while_another_agent_can_take_the_task() -> None:
+    router = router_with(
+        [chat_queue(decliner_cooldown_seconds=30)],
+        [agent("a1", idle=-100), agent("a2", idle=-50)],
+    )
+    router.add_task(task("t1"), at(0))
+    (first,) = offers_of(router.decide(at(0)))
+    router.reject(first.offer_id, "a1")
+
+    # a1 has idled longest, but is cooling down: a2 gets it, again after a cancel.
+    (second,) = offers_of(router.decide(at(0)))
+    assert second.agent_ids == ("a2",)
+    router.cancel(second.offer_id)
+    assert pairs(router.decide(at(29))) == [("t1", ("a2",))]
+
+    # Once the cooldown ends, both are candidates and the strategy picks a1 again.
+    router.cancel(router.outstanding_offers()[0].offer_id)
+    assert pairs(router.decide(at(30))) == [("t1", ("a1",))]
+
+
+def test_cooldown_zero_reoffers_to_the_decliner_when_nobody_else_can() -> None:
+    router = router_with(
+        [chat_queue(decliner_cooldown_seconds=0)],
+        [agent("a1"), agent("a2", capacity={"chat": 1}, load={"chat": 1})],
+    )
+    router.add_task(task("t1"), at(0))
+    (first,) = offers_of(router.decide(at(0)))
+    assert first.agent_ids == ("a1",)
+
+    router.reject(first.offer_id, "a1")
+
+    assert pairs(router.decide(at(0))) == [("t1", ("a1",))]
+
+
+def test_a_reject_given_a_time_counts_the_cooldown_from_it() -> None:
+    router = router_with([chat_queue(decliner_cooldown_seconds=20)], [agent("a1")])
+    router.add_task(task("t1"), at(0))
+    (first,) = offers_of(router.decide(at(0)))
+
+    router.reject(first.offer_id, "a1", at(5))
+
+    assert router.decide(at(24)) == []
+    assert pairs(router.decide(at(25))) == [("t1", ("a1",))]
+
+
+def test_every_agent_of_an_expired_ring_all_offer_cools_down_then_rings_again() -> None:
+    router = router_with(
+        [chat_queue(strategy=Strategy.RING_ALL, decliner_cooldown_seconds=10)],
+        [agent("a1"), agent("a2")],
+    )
+    router.add_task(task("t1"), at(0))
+    (first,) = offers_of(router.decide(at(0)))
+    assert first.agent_ids == ("a1", "a2")
+
+    router.expire(first.offer_id, at(30))
+    router.add_agent(agent("a3"))
+
+    assert pairs(router.decide(at(30))) == [("t1", ("a3",))]
+    router.reject(router.outstanding_offers()[0].offer_id, "a3", at(31))
+    assert router.decide(at(39)) == []
+    assert pairs(router.decide(at(40))) == [("t1", ("a1", "a2"))]
+
+
+def test_after_the_cooldown_the_declined_task_keeps_its_place_by_age() -> None:
+    router = router_with(
+        [chat_queue(decliner_cooldown_seconds=30)], [agent("a1", capacity={"chat": 1})]
+    )
+    router.add_task(task("t1"), at(0))
+    (first,) = offers_of(router.decide(at(0)))
+    router.reject(first.offer_id, "a1", at(0))
+    router.add_task(task("t2", age=-10), at(10))
+    (second,) = offers_of(router.decide(at(10)))
+    assert second.task_id == "t2"  # t1 is older, but a1 is cooling down on it
+    router.accept(second.offer_id, "a1")
+    assert router.decide(at(40)) == []  # cooldown over, but a1 has no room
+
+    router.add_task(task("t3", age=-50), at(50))
+    router.remove_task("t2", at(50))
+
+    assert pairs(router.decide(at(50))) == [("t1", ("a1",))]
+
+
+def test_a_decliner_cooling_down_is_not_offered_the_task_when_freed() -> None:
+    router = router_with(
+        [chat_queue(decliner_cooldown_seconds=30)], [agent("a1", capacity={"chat": 1})]
+    )
+    router.add_task(task("t1"), at(0))
+    (first,) = offers_of(router.decide(at(0)))
+    router.reject(first.offer_id, "a1", at(0))
+    router.agent_changed(agent("a1", capacity={"chat": 1}, available=False))
+    router.agent_changed(agent("a1", capacity={"chat": 1}))  # free again, gained room
+
+    assert router.decide(at(10)) == []
+    assert pairs(router.decide(at(30))) == [("t1", ("a1",))]
+
+
+def test_a_queue_change_keeps_the_running_cooldowns() -> None:
+    router = router_with([chat_queue(decliner_cooldown_seconds=30)], [agent("a1")])
+    router.add_task(task("t1"), at(0))
+    (first,) = offers_of(router.decide(at(0)))
+    router.reject(first.offer_id, "a1", at(0))
+
+    router.set_queue(chat_queue(decliner_cooldown_seconds=5, priority=2))
+
+    assert router.decide(at(29)) == []
+    assert pairs(router.decide(at(30))) == [("t1", ("a1",))]
+
+
+def test_declined_before_a_restart_cools_down_from_the_time_the_task_is_added() -> None:
+    router = router_with([chat_queue(decliner_cooldown_seconds=30)], [agent("a1")])
+    router.add_task(task("t1", age=100, excluded_agent_ids=frozenset({"a1"})), at(10))
+
+    assert router.decide(at(10)) == []
+    assert router.decide(at(39)) == []
+    assert pairs(router.decide(at(40))) == [("t1", ("a1",))]
+
+
+def test_a_restored_exclusion_can_give_the_end_of_each_cooldown() -> None:
+    router = router_with([chat_queue()], [agent("a1", idle=-100), agent("a2"), agent("a3")])
+    router.add_task(
+        task("t1", excluded_agent_ids={"a1": at(12), "a2": at(-5), "a3": at(600)}), at(0)
+    )
+
+    assert pairs(router.decide(at(0))) == [("t1", ("a2",))]  # a2's cooldown ended already
+    router.cancel(router.outstanding_offers()[0].offer_id)
+    router.agent_changed(agent("a2", available=False))
+    assert router.decide(at(11)) == []
+    assert pairs(router.decide(at(12))) == [("t1", ("a1",))]
+
+
+def test_a_negative_decliner_cooldown_is_refused() -> None:
+    with pytest.raises(ValueError, match="cooldown"):
+        chat_queue(decliner_cooldown_seconds=-1)
+
+
 def test_removing_a_ringing_task_returns_its_offer_and_frees_the_agent() -> None:
     router = router_with([chat_queue()], [agent("a1", capacity={"chat": 1})])
     router.add_task(task("t1", age=1), at(0))
@@ -706,8 +858,15 @@ def open_on_even_minutes(now: datetime) -> bool:
 class ModelTask:
     task: Task
     held_for: str | None  # preferred agent the task waits for during its sticky window
-    excluded: set[str] = field(default_factory=set)
+    # Decliners -> end of their cooldown; None: it starts at the next decide.
+    excluded: dict[str, datetime | None] = field(default_factory=dict)
     offer_id: str | None = None
+
+    def is_excluded(self, agent_id: str, now: datetime) -> bool:
+        if agent_id not in self.excluded:
+            return False
+        until = self.excluded[agent_id]
+        return until is None or now < until
 
 
 def qualifies(skills: Mapping[str, int], required: Mapping[str, int], relax: int) -> bool:
@@ -731,9 +890,10 @@ class RouterMachine(RuleBasedStateMachine):
 
     @initialize(
         strategies=st.lists(st.sampled_from(list(Strategy)), min_size=3, max_size=3),
+        cooldowns=st.lists(st.sampled_from([0, 10, 30]), min_size=3, max_size=3),
         blending=st.booleans(),
     )
-    def set_up(self, strategies: list[Strategy], blending: bool) -> None:
+    def set_up(self, strategies: list[Strategy], cooldowns: list[int], blending: bool) -> None:
         queues = [
             Queue(
                 "calls",
@@ -742,6 +902,7 @@ class RouterMachine(RuleBasedStateMachine):
                 strategy=strategies[0],
                 overflow=(OverflowRule(20, relax_levels_by=2),),
                 max_wait_seconds=90,
+                decliner_cooldown_seconds=cooldowns[0],
             ),
             Queue(
                 "chats",
@@ -753,6 +914,7 @@ class RouterMachine(RuleBasedStateMachine):
                 allows_blending=blending,
                 sticky_window_seconds=25,
                 max_size=5,
+                decliner_cooldown_seconds=cooldowns[1],
             ),
             Queue(
                 "mail",
@@ -762,6 +924,7 @@ class RouterMachine(RuleBasedStateMachine):
                 priority=0,
                 allows_blending=True,
                 is_open=open_on_even_minutes,
+                decliner_cooldown_seconds=cooldowns[2],
             ),
         ]
         for queue in queues:
@@ -840,6 +1003,13 @@ class RouterMachine(RuleBasedStateMachine):
         priority=st.sampled_from([None, None, 0, 2]),
         age=st.sampled_from([0, 0, 5, 30]),
         preferred=st.sampled_from([None, None, *AGENT_IDS]),
+        restored=st.one_of(
+            st.just(frozenset[str]()),
+            st.frozensets(st.sampled_from(AGENT_IDS), max_size=2),
+            st.dictionaries(
+                st.sampled_from(AGENT_IDS), st.sampled_from([-5, 0, 10, 40]), max_size=2
+            ),
+        ),
     )
     def add_task(
         self,
@@ -848,10 +1018,19 @@ class RouterMachine(RuleBasedStateMachine):
         priority: int | None,
         age: int,
         preferred: str | None,
+        restored: frozenset[str] | dict[str, int],
     ) -> None:
+        """`restored`: decliners from before a restart, as ids or with their cooldown's
+        end (seconds from now)."""
         queue = self.queues[queue_id]
         channel = data.draw(st.sampled_from(sorted(queue.channels)))
         self.serial += 1
+        excluded: dict[str, datetime | None]
+        if isinstance(restored, dict):
+            excluded = {a: self.now + timedelta(seconds=s) for a, s in restored.items()}
+        else:
+            cooldown = timedelta(seconds=queue.decliner_cooldown_seconds)
+            excluded = dict.fromkeys(restored, self.now + cooldown)
         new = Task(
             f"t{self.serial}",
             queue_id,
@@ -859,6 +1038,11 @@ class RouterMachine(RuleBasedStateMachine):
             self.now - timedelta(seconds=age),
             priority=priority,
             preferred_agent_id=preferred,
+            excluded_agent_ids=(
+                {a: until for a, until in excluded.items() if until is not None}
+                if isinstance(restored, dict)
+                else restored
+            ),
         )
         queued = sum(1 for t in self.waiting.values() if t.task.queue_id == queue_id)
         if not queue.is_open_at(self.now):
@@ -877,7 +1061,7 @@ class RouterMachine(RuleBasedStateMachine):
             and (preferred not in self.agents or self.stage_of(preferred, queue) is not None)
         ):
             held_for = preferred
-        self.waiting[new.task_id] = ModelTask(new, held_for)
+        self.waiting[new.task_id] = ModelTask(new, held_for, excluded)
 
     @precondition(lambda self: self.waiting or self.assigned)
     @rule(data=st.data())
@@ -910,28 +1094,41 @@ class RouterMachine(RuleBasedStateMachine):
         self.assigned[offer.task_id] = (agent_id, offer.channel)
         self.load[agent_id][offer.channel] += 1
 
+    def cooldown_from_now(self, offer: Offer, is_timed: bool) -> datetime | None:
+        """End of a decliner's cooldown if it starts now, None if at the next decide."""
+        if not is_timed:
+            return None
+        return self.now + timedelta(seconds=self.queues[offer.queue_id].decliner_cooldown_seconds)
+
     @precondition(lambda self: self.offers)
-    @rule(data=st.data())
-    def reject(self, data: st.DataObject) -> None:
+    @rule(data=st.data(), is_timed=st.booleans())
+    def reject(self, data: st.DataObject, is_timed: bool) -> None:
         offer = self.offers[data.draw(st.sampled_from(sorted(self.offers)))]
         agent_id = data.draw(st.sampled_from(offer.agent_ids))
-        self.router.reject(offer.offer_id, agent_id)
-        self.waiting[offer.task_id].excluded.add(agent_id)
+        self.router.reject(offer.offer_id, agent_id, self.now if is_timed else None)
+        self.waiting[offer.task_id].excluded[agent_id] = self.cooldown_from_now(offer, is_timed)
         self.narrow_offer(offer.offer_id, tuple(a for a in offer.agent_ids if a != agent_id))
 
     @precondition(lambda self: self.offers)
-    @rule(data=st.data(), is_expiry=st.booleans())
-    def expire_or_cancel(self, data: st.DataObject, is_expiry: bool) -> None:
+    @rule(data=st.data(), is_expiry=st.booleans(), is_timed=st.booleans())
+    def expire_or_cancel(self, data: st.DataObject, is_expiry: bool, is_timed: bool) -> None:
         offer = self.offers[data.draw(st.sampled_from(sorted(self.offers)))]
         if is_expiry:
-            self.router.expire(offer.offer_id)
-            self.waiting[offer.task_id].excluded.update(offer.agent_ids)
+            self.router.expire(offer.offer_id, self.now if is_timed else None)
+            until = self.cooldown_from_now(offer, is_timed)
+            self.waiting[offer.task_id].excluded.update(dict.fromkeys(offer.agent_ids, until))
         else:
             self.router.cancel(offer.offer_id)
         self.narrow_offer(offer.offer_id, ())
 
     @rule()
     def decide(self) -> None:
+        # Cooldowns of decliners given no time start now.
+        for model in self.waiting.values():
+            cooldown = timedelta(seconds=self.queues[model.task.queue_id].decliner_cooldown_seconds)
+            for agent_id, until in model.excluded.items():
+                if until is None:
+                    model.excluded[agent_id] = self.now + cooldown
         decisions = self.router.decide(self.now)
         new_offers: list[Offer] = []
         for decision in decisions:
@@ -1002,7 +1199,7 @@ class RouterMachine(RuleBasedStateMachine):
         queue = self.queues[task_.queue_id]
         age = (self.now - task_.enqueued_at).total_seconds()
         channel = task_.channel
-        if not agent_.is_available or agent_id in model.excluded:
+        if not agent_.is_available or model.is_excluded(agent_id, self.now):
             return False
         if in_hand[channel] >= agent_.capacity.get(channel, 0):
             return False
