@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from parley.app import create_app
 from parley.platform.auth.passwords import hash_password
+from parley.platform.clock import Clock
 from parley.platform.config import Settings
 from parley.platform.db import Base, create_database
 from parley.platform.db.migrate import upgrade
@@ -199,8 +200,15 @@ def fields(response: httpx.Response) -> dict[str, str]:
 
 
 @pytest.fixture
-async def api(settings: Settings) -> AsyncIterator[Api]:
-    app = create_app(settings)
+def clock() -> Clock | None:
+    """The application's clock: None is the system clock. A test module overrides this
+    with a ManualClock (and `settings` with `engine_ticks=False`) to move time by hand."""
+    return None
+
+
+@pytest.fixture
+async def api(settings: Settings, clock: Clock | None) -> AsyncIterator[Api]:
+    app = create_app(settings, clock=clock)
     async with (
         app.router.lifespan_context(app),
         httpx.AsyncClient(

@@ -14,13 +14,12 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
-from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import FileSystemLoader
 
 from parley.platform.auth.api import log_in
 from parley.platform.auth.principal import Principal
 from parley.platform.auth.service import InvalidCredentials, LoginThrottled, close_session
-from parley.platform.errors import NotFound
 from parley.platform.i18n import (
     LANGUAGE_COOKIE,
     LANGUAGE_NAMES,
@@ -31,40 +30,15 @@ from parley.platform.i18n import (
     translations,
 )
 from parley.platform.models import Role
-from parley.platform.web.deps import (
-    ALL_ROLES,
-    SESSION_COOKIE,
-    DbDep,
-    Public,
-    RoleRequirement,
-    RuntimeDep,
-    optional_principal,
-)
+from parley.platform.web.deps import ALL_ROLES, SESSION_COOKIE, DbDep, Public, RuntimeDep
+from parley.platform.web.pages import SignedInPage, add_static_route, local_target
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-STATIC_DIR = PACKAGE_DIR / "static"
-STATIC_TYPES = {
-    ".css": "text/css; charset=utf-8",
-    ".js": "text/javascript; charset=utf-8",
-    ".svg": "image/svg+xml",
-}
 LANGUAGE_COOKIE_MAX_AGE = 365 * 24 * 3600
 
 router = APIRouter(tags=["admin console"], include_in_schema=False)
+add_static_route(router, "/static/admin", PACKAGE_DIR / "static")
 templates = create_template_environment(FileSystemLoader(PACKAGE_DIR / "templates"))
-
-
-class SignedInPage(RoleRequirement):
-    """`require_roles` for pages: a browser without a session gets None, so the page can
-    send it to /login instead of answering with a 401 JSON body. A wrong role is still
-    refused, and a state-changing form without its CSRF token still fails (403)."""
-
-    async def __call__(  # type: ignore[override]
-        self, principal: Annotated[Principal | None, Depends(optional_principal)]
-    ) -> Principal | None:
-        if principal is None:
-            return None
-        return await super().__call__(principal)
 
 
 AnyPageUser = Annotated[Principal | None, Depends(SignedInPage(ALL_ROLES))]
@@ -90,7 +64,12 @@ def _render(
 
 
 def _login_page(
-    language: Language, *, error: str = "", username: str = "", status_code: int = 200
+    language: Language,
+    *,
+    error: str = "",
+    username: str = "",
+    next_url: str = "/",
+    status_code: int = 200,
 ) -> HTMLResponse:
     return _render(
         "login.html",
@@ -98,6 +77,7 @@ def _login_page(
         status_code=status_code,
         error=error,
         username=username,
+        next_url=next_url,
         languages=list(LANGUAGE_NAMES.items()),
     )
 
@@ -113,11 +93,17 @@ def _role_label(role: Role, language: Language) -> str:
 
 
 @router.get("/login", dependencies=[Public])
-async def login_page(request: Request, runtime: RuntimeDep, lang: str | None = None) -> Response:
-    """The login form; `?lang=ru` is the language switcher, remembered in a cookie."""
+async def login_page(
+    request: Request,
+    runtime: RuntimeDep,
+    lang: str | None = None,
+    next: str | None = None,
+) -> Response:
+    """The login form; `?lang=ru` is the language switcher, remembered in a cookie, and
+    `?next=/agent` the page to go to once logged in (only a page of this site)."""
     chosen = supported_language(lang)
     language = _language(request, chosen, runtime.settings.default_language)
-    response = _login_page(language)
+    response = _login_page(language, next_url=local_target(next))
     if chosen:
         response.set_cookie(
             LANGUAGE_COOKIE,
@@ -137,17 +123,20 @@ async def submit_login(
     db: DbDep,
     username: Annotated[str, Form(max_length=64)] = "",
     password: Annotated[str, Form(max_length=1024)] = "",
+    next: Annotated[str, Form(max_length=512)] = "/",
 ) -> Response:
     language = _language(request, None, runtime.settings.default_language)
     gettext = translations(language).gettext
+    next_url = local_target(next)
     if not username.strip() or not password:
         return _login_page(
             language,
             error=gettext("Enter your username and password."),
             username=username,
+            next_url=next_url,
             status_code=401,
         )
-    redirect = RedirectResponse("/", status_code=303)
+    redirect = RedirectResponse(next_url, status_code=303)
     try:
         await log_in(request, redirect, runtime, db, username, password)
     except InvalidCredentials:
@@ -155,6 +144,7 @@ async def submit_login(
             language,
             error=gettext("Wrong username or password."),
             username=username,
+            next_url=next_url,
             status_code=401,
         )
     except LoginThrottled as exc:
@@ -163,7 +153,9 @@ async def submit_login(
             "Too many failed logins. Try again in %(seconds)d seconds.",
             exc.retry_after,
         ) % {"seconds": exc.retry_after}
-        response = _login_page(language, error=message, username=username, status_code=429)
+        response = _login_page(
+            language, error=message, username=username, next_url=next_url, status_code=429
+        )
         response.headers["Retry-After"] = str(exc.retry_after)
         return response
     return redirect
@@ -190,14 +182,3 @@ async def submit_logout(db: DbDep, principal: AnyPageUser) -> Response:
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
-
-
-@router.get("/static/admin/{name}", dependencies=[Public])
-async def static_file(name: str) -> FileResponse:
-    """The console's CSS and scripts. A route rather than a mounted StaticFiles app, so
-    it reaches the application through the same `include_router` as every page."""
-    path = STATIC_DIR / name
-    media_type = STATIC_TYPES.get(path.suffix)
-    if media_type is None or name.startswith(".") or not path.is_file():
-        raise NotFound("static file", name)
-    return FileResponse(path, media_type=media_type, headers={"Cache-Control": "no-cache"})

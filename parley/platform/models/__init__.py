@@ -4,6 +4,7 @@ Importing this package registers every table on `Base.metadata` (Alembic and the
 test fixtures rely on that).
 """
 
+from parley.platform.models.calendar import FollowUp
 from parley.platform.models.customers import (
     Case,
     CasePriority,
@@ -47,6 +48,7 @@ __all__ = [
     "ContactIdentity",
     "Direction",
     "Disposition",
+    "FollowUp",
     "Interaction",
     "InteractionState",
     "LoginAttempt",

@@ -84,17 +84,23 @@ async def _csrf_token_from(request: Request) -> str:
     return ""
 
 
-async def optional_principal(request: Request, runtime: RuntimeDep, db: DbDep) -> Principal | None:
+async def optional_principal(request: Request, runtime: RuntimeDep) -> Principal | None:
+    """Who is calling, by API token or session cookie, resolved in a transaction of its
+    own: touching the session or token commits at once, so the request's transaction
+    holds no write lock while a route waits on the engine, whose writes (one writer at a
+    time on SQLite) would otherwise wait for the request to end."""
     now = runtime.clock.now()
     authorization = request.headers.get("authorization", "")
     scheme, _, credentials = authorization.partition(" ")
     if scheme.lower() == "bearer" and credentials:
-        return await resolve_api_token(db, credentials.strip(), now=now)
+        async with runtime.database.transaction() as db:
+            return await resolve_api_token(db, credentials.strip(), now=now)
     cookie = request.cookies.get(SESSION_COOKIE)
     if not cookie:
         return None
     ttl = timedelta(hours=runtime.settings.session_ttl_hours)
-    principal = await resolve_session(db, cookie, now=now, ttl=ttl)
+    async with runtime.database.transaction() as db:
+        principal = await resolve_session(db, cookie, now=now, ttl=ttl)
     if principal is not None and request.method not in SAFE_METHODS:
         sent = await _csrf_token_from(request)
         if not hmac.compare_digest(sent, principal.csrf_token or ""):

@@ -1,0 +1,68 @@
+"""The desktop page (`GET /agent`) and its static files (`/static/agent/...`).
+
+The page is a Jinja2 shell in the user's language (`parley.platform.i18n`); everything
+after that is ES modules under `static/js` talking to the REST API and to the agent
+websocket. The strings those modules show are translated here, in the template, and
+handed over as JSON, so the catalogs stay the one place translations live.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from jinja2 import FileSystemLoader
+
+from parley.platform.auth.principal import Principal
+from parley.platform.i18n import (
+    LANGUAGE_COOKIE,
+    LANGUAGE_NAMES,
+    create_template_environment,
+    negotiate_language,
+    translations,
+)
+from parley.platform.web.deps import ALL_ROLES, RuntimeDep
+from parley.platform.web.pages import SignedInPage, add_static_route
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+LOGIN_URL = "/login?next=/agent"
+HEARTBEAT_SECONDS = 3
+
+router = APIRouter(tags=["agent desktop"], include_in_schema=False)
+add_static_route(router, "/static/agent", PACKAGE_DIR / "static")
+templates = create_template_environment(FileSystemLoader(PACKAGE_DIR / "templates"))
+
+DesktopUser = Annotated[Principal | None, Depends(SignedInPage(ALL_ROLES))]
+
+
+@router.get("/agent")
+async def desktop_page(request: Request, runtime: RuntimeDep, me: DesktopUser) -> Response:
+    """The agent desktop, for any signed-in user; others are sent to log in first."""
+    if me is None:
+        return RedirectResponse(LOGIN_URL, status_code=303)
+    language = negotiate_language(
+        me.language,
+        request.cookies.get(LANGUAGE_COOKIE),
+        request.headers.get("accept-language"),
+        runtime.settings.default_language,
+    )
+    config: dict[str, Any] = {
+        "me": {"id": me.user_id, "display_name": me.display_name, "role": me.role.value},
+        "csrf_token": me.csrf_token or "",
+        "language": language,
+        "socket_path": "/ws/agent",
+        "heartbeat_seconds": HEARTBEAT_SECONDS,
+    }
+    html = templates.get_template("desktop.html").render(
+        translations=translations(language),
+        lang=language,
+        me=me,
+        role=me.role.value,
+        csrf_token=me.csrf_token or "",
+        languages=list(LANGUAGE_NAMES.items()),
+        config=config,
+    )
+    # The page carries the session's CSRF token: never keep it in a cache.
+    return HTMLResponse(html, headers={"Cache-Control": "no-store"})

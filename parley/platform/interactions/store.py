@@ -1,0 +1,165 @@
+"""Queries behind the interaction read views."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from parley.platform.errors import NotFound
+from parley.platform.models import (
+    AgentStateLog,
+    Contact,
+    Disposition,
+    Interaction,
+    InteractionState,
+    Queue,
+    User,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    interaction_id: int
+    channel: str
+    direction: str
+    state: str
+    queue_id: int | None
+    queue_name: str | None
+    agent_id: int | None
+    agent_name: str | None
+    case_id: int | None
+    created_at: datetime
+    answered_at: datetime | None
+    ended_at: datetime | None
+    disposition_id: int | None
+    disposition_name: str | None
+    wrap_up_notes: str
+
+
+async def contact_history(db: AsyncSession, contact_id: int, limit: int) -> list[HistoryEntry]:
+    """The contact's interactions on every channel, newest first."""
+    if await db.get(Contact, contact_id) is None:
+        raise NotFound("Contact", contact_id)
+    agent = aliased(User)
+    rows = await db.execute(
+        select(Interaction, Queue.name, agent.display_name, Disposition.name)
+        .outerjoin(Queue, Queue.id == Interaction.queue_id)
+        .outerjoin(agent, agent.id == Interaction.agent_id)
+        .outerjoin(Disposition, Disposition.id == Interaction.disposition_id)
+        .where(Interaction.contact_id == contact_id)
+        .order_by(Interaction.created_at.desc(), Interaction.id.desc())
+        .limit(limit)
+    )
+    return [
+        HistoryEntry(
+            interaction_id=row.id,
+            channel=row.channel.value,
+            direction=row.direction.value,
+            state=row.state.value,
+            queue_id=row.queue_id,
+            queue_name=queue_name,
+            agent_id=row.agent_id,
+            agent_name=agent_name,
+            case_id=row.case_id,
+            created_at=row.created_at,
+            answered_at=row.answered_at,
+            ended_at=row.ended_at,
+            disposition_id=row.disposition_id,
+            disposition_name=disposition_name,
+            wrap_up_notes=row.wrap_up_notes,
+        )
+        for row, queue_name, agent_name, disposition_name in rows
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class WorkItem:
+    """An interaction with what the desktop shows about it (the screen pop)."""
+
+    interaction_id: int
+    channel: str
+    direction: str
+    state: str
+    queue_id: int | None
+    queue_name: str | None
+    disposition_required: bool
+    contact_id: int | None
+    case_id: int | None
+    attributes: dict[str, Any]
+    created_at: datetime
+    answered_at: datetime | None
+    ended_at: datetime | None
+    disposition_id: int | None
+    wrap_up_notes: str
+
+
+def _work_query() -> Select[Interaction, str, bool]:
+    return select(Interaction, Queue.name, Queue.disposition_required).outerjoin(
+        Queue, Queue.id == Interaction.queue_id
+    )
+
+
+def _work_item(row: Interaction, queue_name: str | None, required: bool | None) -> WorkItem:
+    return WorkItem(
+        interaction_id=row.id,
+        channel=row.channel.value,
+        direction=row.direction.value,
+        state=row.state.value,
+        queue_id=row.queue_id,
+        queue_name=queue_name,
+        disposition_required=bool(required),
+        contact_id=row.contact_id,
+        case_id=row.case_id,
+        attributes=dict(row.attributes),
+        created_at=row.created_at,
+        answered_at=row.answered_at,
+        ended_at=row.ended_at,
+        disposition_id=row.disposition_id,
+        wrap_up_notes=row.wrap_up_notes,
+    )
+
+
+async def work_items(db: AsyncSession, interaction_ids: Collection[int]) -> dict[int, WorkItem]:
+    """The interactions with these ids (the ones an agent's offers ring for)."""
+    if not interaction_ids:
+        return {}
+    rows = await db.execute(_work_query().where(Interaction.id.in_(list(interaction_ids))))
+    return {row.id: _work_item(row, name, required) for row, name, required in rows}
+
+
+async def _session_start(db: AsyncSession, agent_id: int) -> datetime | None:
+    """When the agent last logged in: the end of their latest offline interval."""
+    started: datetime | None = await db.scalar(
+        select(func.max(AgentStateLog.ended_at)).where(
+            AgentStateLog.agent_id == agent_id, AgentStateLog.state == "offline"
+        )
+    )
+    return started
+
+
+async def agent_work(db: AsyncSession, agent_id: int) -> list[WorkItem]:
+    """The agent's interactions in progress and those waiting for their wrap-up.
+
+    Wrap-ups are those ended since the agent's last login: the engine forgets an
+    agent's unfinished wrap-ups when they go offline, and those rows keep the
+    `wrap_up` state, so older ones are not work in hand any more.
+    """
+    since = await _session_start(db, agent_id)
+    in_wrap_up = Interaction.state == InteractionState.WRAP_UP
+    if since is not None:
+        in_wrap_up = in_wrap_up & (Interaction.ended_at >= since)
+    rows = await db.execute(
+        _work_query()
+        .where(
+            Interaction.agent_id == agent_id,
+            or_(Interaction.state == InteractionState.ACTIVE, in_wrap_up),
+        )
+        .order_by(Interaction.answered_at, Interaction.id)
+    )
+    return [_work_item(row, name, required) for row, name, required in rows]
