@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.platform.agents import (
@@ -50,6 +50,7 @@ from parley.platform.agents import (
     RingingOffer,
     Timer,
     TimerFired,
+    TimerKind,
     Transition,
     WrapUpDone,
     next_state,
@@ -265,6 +266,50 @@ class Engine:
                 # Desktops reconnect after a restart; give them the usual grace.
                 self._last_seen[agent_id] = now
             await self._load_interactions(db, now)
+            for interval in open_intervals:
+                if str(interval.agent_id) in self._agents:
+                    await self._restore_deadlines(db, interval)
+
+    async def _restore_deadlines(self, db: AsyncSession, interval: AgentStateLog) -> None:
+        """What a restart would otherwise forget of an agent's open interval: the
+        interactions awaiting their wrap-up, and the deadlines of a wrap-up or a timed
+        not-ready, counted from when the interval began, with their timers."""
+        agent_id = str(interval.agent_id)
+        view = self._agents[agent_id]
+        logged_in_at = await db.scalar(
+            select(func.max(AgentStateLog.ended_at)).where(
+                AgentStateLog.agent_id == interval.agent_id,
+                AgentStateLog.state == AgentState.OFFLINE.value,
+            )
+        )
+        wrapping = select(Interaction).where(
+            Interaction.agent_id == interval.agent_id,
+            Interaction.state == InteractionState.WRAP_UP,
+        )
+        if logged_in_at is not None:
+            # Older rows were left by a session that went offline: not this wrap-up's.
+            wrapping = wrapping.where(Interaction.ended_at >= logged_in_at)
+        ended = (await db.scalars(wrapping.order_by(Interaction.ended_at, Interaction.id))).all()
+        if ended:
+            self._wrapping[agent_id] = [interaction.id for interaction in ended]
+        deadline: Timer | None = None
+        if view.state is AgentState.WRAP_UP and ended:
+            queue = self._queues.get(ended[-1].queue_id or 0)
+            if queue and queue.wrap_up_seconds:
+                until = interval.started_at + timedelta(seconds=queue.wrap_up_seconds)
+                view = replace(view, wrap_up_until=until)
+                deadline = Timer(agent_id, TimerKind.WRAP_UP_END, until)
+        elif view.state is AgentState.NOT_READY and view.reason:
+            seconds = await db.scalar(
+                select(ReasonCode.max_duration_seconds).where(ReasonCode.code == view.reason)
+            )
+            if seconds:
+                until = interval.started_at + timedelta(seconds=seconds)
+                view = replace(view, not_ready_until=until)
+                deadline = Timer(agent_id, TimerKind.NOT_READY_END, until)
+        if deadline is not None:
+            self._agents[agent_id] = view
+            self._timers.setdefault(agent_id, set()).add(deadline)
 
     async def _load_queues(self, db: AsyncSession) -> None:
         rows = (await db.scalars(select(QueueRow).where(QueueRow.is_active.is_(True)))).all()

@@ -7,6 +7,7 @@ import asyncio
 import itertools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
@@ -351,6 +352,50 @@ async def test_a_restart_keeps_waiting_tasks_ringing_offers_and_agent_states(
     await engine.login(boris)
     await engine.request_ready(boris)
     assert engine.ringing_offers(boris)[0].task_id == str(waiting)
+
+
+async def test_a_restart_in_wrap_up_keeps_its_timer_its_rules_and_ends_the_interaction(
+    world: World,
+) -> None:
+    anna = world.agents[0]
+    async with world.database.transaction() as db:
+        queue = await db.get_one(Queue, world.queue_id)
+        queue.disposition_required = True
+    await world.restart()
+    await _ready(world, anna)
+    call = await world.engine.enqueue(
+        EnqueueRequest(channel=Channel.VOICE, queue_id=world.queue_id)
+    )
+    await world.engine.accept(anna, _offer_for(world, anna))
+    world.advance(10)
+    await world.engine.complete(call)
+    world.advance(5)
+
+    engine = await world.restart()
+    view = engine.agent(anna)
+    assert view is not None and view.state is AgentState.WRAP_UP
+    assert view.wrap_up_until == world.clock.now() + timedelta(seconds=25)
+    with pytest.raises(DomainError, match="disposition"):
+        await engine.wrap_up_done(anna)
+    world.advance(25)
+    await engine.tick()
+    assert engine.agent(anna).state is AgentState.READY  # type: ignore[union-attr]
+    async with world.database.sessions() as db:
+        assert (await db.get_one(Interaction, call)).state is InteractionState.ENDED
+
+
+async def test_a_restart_keeps_the_end_of_a_timed_not_ready(world: World) -> None:
+    anna = world.agents[0]
+    await _ready(world, anna)
+    await world.engine.request_not_ready(anna, "lunch")  # back after 30 minutes
+    world.advance(600)
+    engine = await world.restart()
+    view = engine.agent(anna)
+    assert view is not None and view.state is AgentState.NOT_READY
+    assert view.not_ready_until == world.clock.now() + timedelta(seconds=1200)
+    world.advance(1200)
+    await engine.tick()
+    assert engine.agent(anna).state is AgentState.READY  # type: ignore[union-attr]
 
 
 async def test_a_configuration_change_reaches_the_router_without_a_restart(world: World) -> None:
