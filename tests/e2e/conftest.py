@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import os
 import shutil
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -21,7 +20,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from parley.app import create_app
 from parley.platform.auth.passwords import hash_password
@@ -46,7 +44,7 @@ from parley.platform.models import (
     Team,
     User,
 )
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, free_port, served
 
 CHROMIUM = Path(os.environ.get("PARLEY_TEST_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
@@ -63,19 +61,13 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "e2e"
 pytestmark = pytest.mark.e2e
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class CuttableProxy:
     """A TCP proxy in front of Parley: `cut()` drops every connection and refuses new
     ones, as a network outage would; `restore()` lets them through again."""
 
     def __init__(self, upstream_port: int) -> None:
         self.upstream_port = upstream_port
-        self.port = _free_port()
+        self.port = free_port()
         self.is_cut = False
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
@@ -259,26 +251,21 @@ async def parley(tmp_path: Path) -> AsyncIterator[Parley]:
     )
     seeded = await _seed(settings)
     app = create_app(settings)
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    serving = asyncio.create_task(server.serve())
-    while not server.started:  # noqa: ASYNC110 (uvicorn offers no event to await)
-        await asyncio.sleep(0.02)
-    proxy = CuttableProxy(port)
-    await proxy.start()
-    supervisor = httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}")
-    response = await supervisor.post(
-        "/api/auth/login", json={"username": "sam", "password": PASSWORD}
-    )
-    assert response.status_code == 200, response.text
-    supervisor.headers["X-CSRF-Token"] = response.json()["csrf_token"]
-    try:
-        yield Parley(app, f"http://127.0.0.1:{proxy.port}", proxy, supervisor, seeded)
-    finally:
-        await supervisor.aclose()
-        await proxy.stop()
-        server.should_exit = True
-        await serving
+    async with (
+        served(app) as port,
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as supervisor,
+    ):
+        proxy = CuttableProxy(port)
+        await proxy.start()
+        response = await supervisor.post(
+            "/api/auth/login", json={"username": "sam", "password": PASSWORD}
+        )
+        assert response.status_code == 200, response.text
+        supervisor.headers["X-CSRF-Token"] = response.json()["csrf_token"]
+        try:
+            yield Parley(app, f"http://127.0.0.1:{proxy.port}", proxy, supervisor, seeded)
+        finally:
+            await proxy.stop()
 
 
 @pytest.fixture(scope="session")

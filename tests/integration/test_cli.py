@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -19,6 +18,7 @@ from parley import __version__
 from parley.app import create_app
 from parley.platform.config import Settings
 from parley.platform.db.migrate import head_revision
+from tests.conftest import free_port
 
 DEMO_TABLES = {
     "users": 4,
@@ -195,13 +195,6 @@ def test_version(tmp_path: Path) -> None:
     assert result.stdout.strip() == f"parley {__version__}"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def _wait_until_up(url: str, process: subprocess.Popen[str], timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -216,7 +209,7 @@ def _wait_until_up(url: str, process: subprocess.Popen[str], timeout: float = 60
 
 
 def test_serve_answers_health_checks_over_http_and_stops_cleanly(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     env = _environment(PARLEY_DATA_DIR=str(tmp_path / "data"))
     process = subprocess.Popen(
         [sys.executable, "-m", "parley.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],

@@ -25,7 +25,10 @@ from parley.platform.models import (
 
 @dataclass(frozen=True, slots=True)
 class HistoryEntry:
-    interaction_id: int
+    """One interaction in a contact's history, with the names of its queue, agent and
+    disposition."""
+
+    id: int
     channel: str
     direction: str
     state: str
@@ -58,7 +61,7 @@ async def contact_history(db: AsyncSession, contact_id: int, limit: int) -> list
     )
     return [
         HistoryEntry(
-            interaction_id=row.id,
+            id=row.id,
             channel=row.channel.value,
             direction=row.direction.value,
             state=row.state.value,
@@ -82,7 +85,7 @@ async def contact_history(db: AsyncSession, contact_id: int, limit: int) -> list
 class WorkItem:
     """An interaction with what the desktop shows about it (the screen pop)."""
 
-    interaction_id: int
+    id: int
     channel: str
     direction: str
     state: str
@@ -107,7 +110,7 @@ def _work_query() -> Select[Interaction, str, bool]:
 
 def _work_item(row: Interaction, queue_name: str | None, required: bool | None) -> WorkItem:
     return WorkItem(
-        interaction_id=row.id,
+        id=row.id,
         channel=row.channel.value,
         direction=row.direction.value,
         state=row.state.value,

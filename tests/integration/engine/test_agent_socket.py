@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 import websockets
 from sqlalchemy import select
 
@@ -20,13 +18,7 @@ from parley.app import create_app
 from parley.platform.auth.passwords import hash_password
 from parley.platform.config import Settings
 from parley.platform.models import AgentSkill, Queue, QueueSkill, Role, Skill, User
-from tests.conftest import PASSWORD
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.conftest import PASSWORD, served
 
 
 @dataclass
@@ -69,24 +61,18 @@ class Live:
 async def live(settings: Settings) -> AsyncIterator[Live]:
     settings.presence_timeout_seconds = 1.5
     app = create_app(settings)
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    serving = asyncio.create_task(server.serve())
-    while not server.started:  # noqa: ASYNC110 (uvicorn offers no event to await)
-        await asyncio.sleep(0.02)
-    async with app.state.runtime.database.transaction() as db:
-        skill = Skill(name="billing")
-        db.add(skill)
-        await db.flush()
-        queue = Queue(name="Support", channels=["chat", "voice"], wrap_up_seconds=0)
-        db.add(queue)
-        await db.flush()
-        db.add(QueueSkill(queue_id=queue.id, skill_id=skill.id, min_level=1))
-        queue_id = queue.id
-    await app.state.runtime.engine._load()  # pick up the queue created above
-    yield Live(f"http://127.0.0.1:{port}", app, queue_id)
-    server.should_exit = True
-    await serving
+    async with served(app) as port:
+        async with app.state.runtime.database.transaction() as db:
+            skill = Skill(name="billing")
+            db.add(skill)
+            await db.flush()
+            queue = Queue(name="Support", channels=["chat", "voice"], wrap_up_seconds=0)
+            db.add(queue)
+            await db.flush()
+            db.add(QueueSkill(queue_id=queue.id, skill_id=skill.id, min_level=1))
+            queue_id = queue.id
+        await app.state.runtime.engine._load()  # pick up the queue created above
+        yield Live(f"http://127.0.0.1:{port}", app, queue_id)
 
 
 async def _next(ws: Any, type_: str) -> dict[str, Any]:
