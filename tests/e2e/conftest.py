@@ -29,6 +29,7 @@ from parley.platform.db import create_database
 from parley.platform.db.migrate import upgrade
 from parley.platform.models import (
     AgentSkill,
+    Case,
     Channel,
     Contact,
     ContactIdentity,
@@ -119,6 +120,7 @@ class Seeded:
     supervisor_id: int
     queue_id: int
     contact_id: int
+    case_id: int
     dispositions: dict[str, int] = field(default_factory=dict)
 
 
@@ -181,6 +183,9 @@ async def _seed(settings: Settings) -> Seeded:
             ]
             db.add(contact)
             await db.flush()
+            case = Case(subject="Refund for March", contact_id=contact.id, queue_id=queue.id)
+            db.add(case)
+            await db.flush()
             earlier = SystemClock().now() - timedelta(days=3)
             db.add(
                 Interaction(
@@ -203,6 +208,7 @@ async def _seed(settings: Settings) -> Seeded:
                 supervisor_id=supervisor.id,
                 queue_id=queue.id,
                 contact_id=contact.id,
+                case_id=case.id,
                 dispositions={code: row.id for code, row in dispositions.items()},
             )
     finally:
@@ -227,6 +233,7 @@ class Parley:
                 "channel": "chat",
                 "queue_id": self.seeded.queue_id,
                 "contact_id": self.seeded.contact_id,
+                "case_id": self.seeded.case_id,
                 "attributes": {"name": "Jan Kowalski", **attributes},
             },
         )

@@ -52,6 +52,7 @@ async def test_agent_takes_an_offer_wraps_up_and_sees_stats_change(
     await expect(info).to_contain_text("jan@kowalski.example")
     await expect(info.locator(".timeline li")).to_have_count(1)
     await expect(info.locator(".timeline")).to_contain_text("Asked about the March invoice")
+    await expect(info).to_contain_text("Case #1 · Refund for March (New)")
     await screens.shot(page, "interaction-in-progress")
 
     await page.get_by_role("button", name="End").click()
@@ -100,6 +101,9 @@ async def test_shortcuts_reject_and_accept_offers_and_end_wrap_up(
     await expect(page.locator("#state-name")).to_have_text("Ready")
     # The declined chat waits for someone else; the agent is offered the next one.
     assert (await parley.interaction(first)).state.value == "queued"
+    # Taken back, so that it does not ring again once the decliner's cooldown is over.
+    cancelled = await parley.supervisor.post(f"/api/interactions/{first}/cancel")
+    assert cancelled.status_code == 204, cancelled.text
 
     await parley.offer_chat()
     await expect(offer).to_be_visible()
@@ -113,6 +117,7 @@ async def test_shortcuts_reject_and_accept_offers_and_end_wrap_up(
 
     # Not ready while busy is kept pending and applied when the work is done.
     await parley.offer_chat()
+    await expect(offer).to_be_visible()
     await page.keyboard.press("Alt+KeyA")
     await expect(page.locator("#state-name")).to_have_text("Busy")
     await page.keyboard.press("Alt+KeyN")

@@ -7,13 +7,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Row, Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from parley.platform.errors import NotFound
 from parley.platform.models import (
     AgentStateLog,
+    Case,
+    CaseStatus,
     Contact,
     Disposition,
     Interaction,
@@ -94,6 +96,8 @@ class WorkItem:
     disposition_required: bool
     contact_id: int | None
     case_id: int | None
+    case_subject: str | None
+    case_status: str | None
     attributes: dict[str, Any]
     created_at: datetime
     answered_at: datetime | None
@@ -102,29 +106,34 @@ class WorkItem:
     wrap_up_notes: str
 
 
-def _work_query() -> Select[Interaction, str, bool]:
-    return select(Interaction, Queue.name, Queue.disposition_required).outerjoin(
-        Queue, Queue.id == Interaction.queue_id
+def _work_query() -> Select[Interaction, str, bool, str, CaseStatus]:
+    return (
+        select(Interaction, Queue.name, Queue.disposition_required, Case.subject, Case.status)
+        .outerjoin(Queue, Queue.id == Interaction.queue_id)
+        .outerjoin(Case, Case.id == Interaction.case_id)
     )
 
 
-def _work_item(row: Interaction, queue_name: str | None, required: bool | None) -> WorkItem:
+def _work_item(row: Row[Interaction, str, bool, str, CaseStatus]) -> WorkItem:
+    interaction, queue_name, required, case_subject, case_status = row
     return WorkItem(
-        id=row.id,
-        channel=row.channel.value,
-        direction=row.direction.value,
-        state=row.state.value,
-        queue_id=row.queue_id,
+        id=interaction.id,
+        channel=interaction.channel.value,
+        direction=interaction.direction.value,
+        state=interaction.state.value,
+        queue_id=interaction.queue_id,
         queue_name=queue_name,
         disposition_required=bool(required),
-        contact_id=row.contact_id,
-        case_id=row.case_id,
-        attributes=dict(row.attributes),
-        created_at=row.created_at,
-        answered_at=row.answered_at,
-        ended_at=row.ended_at,
-        disposition_id=row.disposition_id,
-        wrap_up_notes=row.wrap_up_notes,
+        contact_id=interaction.contact_id,
+        case_id=interaction.case_id,
+        case_subject=case_subject,
+        case_status=case_status.value if case_status else None,
+        attributes=dict(interaction.attributes),
+        created_at=interaction.created_at,
+        answered_at=interaction.answered_at,
+        ended_at=interaction.ended_at,
+        disposition_id=interaction.disposition_id,
+        wrap_up_notes=interaction.wrap_up_notes,
     )
 
 
@@ -133,7 +142,7 @@ async def work_items(db: AsyncSession, interaction_ids: Collection[int]) -> dict
     if not interaction_ids:
         return {}
     rows = await db.execute(_work_query().where(Interaction.id.in_(list(interaction_ids))))
-    return {row.id: _work_item(row, name, required) for row, name, required in rows}
+    return {row[0].id: _work_item(row) for row in rows}
 
 
 async def _session_start(db: AsyncSession, agent_id: int) -> datetime | None:
@@ -165,4 +174,4 @@ async def agent_work(db: AsyncSession, agent_id: int) -> list[WorkItem]:
         )
         .order_by(Interaction.answered_at, Interaction.id)
     )
-    return [_work_item(row, name, required) for row, name, required in rows]
+    return [_work_item(row) for row in rows]

@@ -489,6 +489,8 @@ async def test_my_work_shows_the_ringing_offer_with_its_screen_pop_then_the_inte
         "disposition_required": True,
         "contact_id": contact_id,
         "case_id": case_id,
+        "case_subject": "Wrong bill",
+        "case_status": "new",
         "attributes": {"caller": "+48221234567", "ivr_choice": "billing"},
         "created_at": _at(5),
         "answered_at": None,

@@ -3,7 +3,7 @@
 
 import { api } from "./api.js";
 import { byId, clear, fill, h } from "./dom.js";
-import { ivrPath } from "./offers.js";
+import { caseSummary, ivrPath } from "./offers.js";
 import { formatDateTime, label, t } from "./strings.js";
 
 export class InfoPanel {
@@ -41,7 +41,7 @@ export class InfoPanel {
       h("section", { class: "info-facts" },
         h("dl", { class: "facts" },
           h("dt", {}, t("info.queue")), h("dd", {}, item.queue_name ?? t("no_queue")),
-          item.case_id ? [h("dt", {}, t("info.case")), h("dd", {}, t("info.case_number", { id: item.case_id }))] : null,
+          item.case_id ? [h("dt", {}, t("info.case")), h("dd", {}, caseSummary(item))] : null,
           ivrPath(item) ? [h("dt", {}, t("info.ivr")), h("dd", {}, ivrPath(item))] : null,
         ),
       ),

@@ -80,7 +80,7 @@ export class Offers {
       h("p", { class: "offer-from" }, caller(interaction)),
       h("dl", { class: "facts" },
         h("dt", {}, t("info.queue")), h("dd", {}, interaction.queue_name ?? t("no_queue")),
-        interaction.case_id ? [h("dt", {}, t("info.case")), h("dd", {}, t("info.case_number", { id: interaction.case_id }))] : null,
+        interaction.case_id ? [h("dt", {}, t("info.case")), h("dd", {}, caseSummary(interaction))] : null,
         ivrPath(interaction) ? [h("dt", {}, t("info.ivr")), h("dd", {}, ivrPath(interaction))] : null,
       ),
       h("progress", { max: "1", value: "1", "aria-hidden": "true" }),
@@ -132,6 +132,14 @@ export class Offers {
       this.busy.delete(offerId);
     }
   }
+}
+
+// "Case #12 · Wrong bill (Open)", from what the work item knows of its case.
+export function caseSummary(interaction) {
+  const parts = [t("info.case_number", { id: interaction.case_id })];
+  if (interaction.case_subject) parts.push(interaction.case_subject);
+  const summary = parts.join(" · ");
+  return interaction.case_status ? `${summary} (${label("case", interaction.case_status)})` : summary;
 }
 
 // The IVR choices a call went through ("1 Billing › 2 Refunds"), if a channel put them.
