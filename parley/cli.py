@@ -342,10 +342,13 @@ def demo(no_serve: bool, host: str | None, port: int | None) -> None:
             fg="yellow",
         )
     url = _display_url(settings)
+    desktop = f"{url.rstrip('/')}/agent"
     if no_serve:
         click.echo(f"\nReady. Start it with `parley demo`, then open {url}")
+        click.echo(f"Agents (anna, piotr) work in the desktop at {desktop}")
         return
-    click.echo(f"\nOpen {url} and log in with one of the users above. Ctrl+C stops it.\n")
+    click.echo(f"\nOpen {url} and log in with one of the users above. Ctrl+C stops it.")
+    click.echo(f"Agents (anna, piotr) work in the desktop at {desktop}\n")
     configure_logging(settings.log_level, json=settings.log_json)
     _serve(settings, migrate=False)
 

@@ -124,6 +124,7 @@ def test_well_known_demo_passwords_only_in_the_demo_data_directory(tmp_path: Pat
     assert (tmp_path / "data" / "demo" / "parley.sqlite3").is_file()
     assert "password: demo-admin" in result.stdout
     assert "WARNING: these are well-known demo passwords" in result.stdout
+    assert "desktop at http://127.0.0.1:8000/agent" in result.stdout
 
 
 async def test_created_user_logs_in_with_the_password_from_the_environment(
