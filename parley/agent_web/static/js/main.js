@@ -65,6 +65,3 @@ byId("help-button").addEventListener("click", () => byId("help").showModal());
 desktop.loadReasonCodes().catch(showError);
 for (const panel of Object.values(panels)) panel.refresh();
 socket.start();
-
-// For the browser tests and for debugging from the console.
-window.parleyDesktop = desktop;
