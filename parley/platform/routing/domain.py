@@ -655,14 +655,17 @@ class Router:
         self._put_in_line(entry)
         self._tasks[task.task_id] = entry
         self._schedule(entry)
-        for until in set(excluded.values()):
-            self._push_event(until, _LIFT, entry, 0)
+        if excluded:
+            for until in set(excluded.values()):
+                self._push_event(until, _LIFT, entry, 0)
         self._dirty_tasks.append(entry)
 
     @staticmethod
     def _restored_exclusions(task: Task, state: _QueueState, now_us: int) -> dict[str, int]:
         """The task's excluded agents with the end of their cooldown, those still running."""
         given = task.excluded_agent_ids
+        if not given:
+            return {}
         if isinstance(given, Mapping):
             ends = {agent_id: _micros(until) for agent_id, until in given.items()}
         else:
