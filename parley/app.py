@@ -14,6 +14,7 @@ from fastapi import FastAPI, Request, Response
 from parley import __version__
 from parley.admin_web.api import router as admin_web_router
 from parley.agent_web import routers as agent_web_routers
+from parley.chat_channel.api import router as visitor_socket_router
 from parley.platform.admin_api import routers as admin_api_routers
 from parley.platform.agents.socket import router as agent_socket_router
 from parley.platform.auth.api import router as auth_router
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         *admin_api_routers(),
         engine_router,
         agent_socket_router,
+        visitor_socket_router,
         *agent_web_routers(),
         admin_web_router,
     ):

@@ -1,17 +1,17 @@
 """The admin REST API: lists with paging, filters, sort and search, and audited
 create/read/update/delete, for users and their skills, teams, skills, queues,
-schedules, reason codes, dispositions, quick replies and contacts.
+schedules, reason codes, dispositions, quick replies, contacts and chat widgets.
 
 `resources.py` is the one generic mechanism; each other module declares a group of
 nouns with their schemas and rules: `directory` (people), `routing` (routing
-configuration), `contacts`, `quick_replies`.
+configuration), `contacts`, `quick_replies`, `chat_widgets`.
 """
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
-from parley.platform.admin_api import contacts, directory, quick_replies, routing
+from parley.platform.admin_api import chat_widgets, contacts, directory, quick_replies, routing
 
 
 def routers() -> list[APIRouter]:
@@ -20,4 +20,5 @@ def routers() -> list[APIRouter]:
         *routing.routers(),
         *quick_replies.routers(),
         *contacts.routers(),
+        *chat_widgets.routers(),
     ]

@@ -5,6 +5,7 @@ test fixtures rely on that).
 """
 
 from parley.platform.models.calendar import FollowUp
+from parley.platform.models.chat import ChatVisitor, ChatWidget
 from parley.platform.models.customers import (
     Case,
     CasePriority,
@@ -44,6 +45,8 @@ __all__ = [
     "CasePriority",
     "CaseStatus",
     "Channel",
+    "ChatVisitor",
+    "ChatWidget",
     "Contact",
     "ContactIdentity",
     "Direction",

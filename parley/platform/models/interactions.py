@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from parley.platform.db.base import Base, str_enum, utcnow
@@ -81,9 +81,19 @@ class Message(Base):
 
     `external_id` (an email's Message-ID, a chat frame's idempotency key) is unique, so
     ingesting the same message twice stores it once.
+
+    Chat messages are numbered within their interaction (`seq`: 1, 2, 3… with no gaps)
+    and a visitor's carries the widget's `client_msg_id`; both are unique per interaction,
+    so a resend or a concurrent writer cannot store a message twice or reuse a seq.
     """
 
     __tablename__ = "messages"
+    __table_args__ = (
+        UniqueConstraint("interaction_id", "seq", name="uq_messages_interaction_seq"),
+        UniqueConstraint(
+            "interaction_id", "client_msg_id", name="uq_messages_interaction_client_msg"
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[MessageKind] = mapped_column(str_enum(MessageKind))
@@ -105,6 +115,8 @@ class Message(Base):
     body_text: Mapped[str] = mapped_column(Text, default="")
     body_html: Mapped[str] = mapped_column(Text, default="")
     headers: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    seq: Mapped[int | None] = mapped_column(default=None)
+    client_msg_id: Mapped[str | None] = mapped_column(String(64), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 

@@ -1,0 +1,281 @@
+"""The visitor websocket `/ws/visitor?widget=<public key>` (protocol: PROTOCOL.md beside
+this file): parse every frame with `protocol.read_frame`, limit how fast a visitor and
+an address may send, call the service, and forward the conversation's events.
+
+Anyone on the internet may open this socket, so nothing here trusts the browser: the
+widget must exist and be active, and the page's Origin must be one of the widget's
+allowed origins. A refused socket is accepted and closed at once with 4403, so the
+widget's script can tell "refused" from "network down" and stop reconnecting (a browser
+shows a script nothing of a handshake refused with an HTTP status).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+from typing import Any
+
+import structlog
+from fastapi import APIRouter, FastAPI, WebSocket, WebSocketDisconnect
+
+from parley.chat_channel import domain, protocol
+from parley.chat_channel.service import ChatService, VisitorInfo, WidgetView
+from parley.platform.bus import Event, Subscription
+from parley.platform.errors import DomainError
+from parley.platform.runtime import Runtime
+
+log = structlog.get_logger(__name__)
+
+router = APIRouter()
+
+CLOSE_FORBIDDEN = 4403  # unknown or inactive widget, or an Origin it does not allow
+CLOSE_RATE_LIMITED = protocol.CLOSE_RATE_LIMITED
+
+_EVENTS = ("chat.message", "chat.typing", "chat.read", "interaction.ended")
+_socket_numbers = itertools.count(1)
+
+
+def chat_service(app: FastAPI) -> ChatService:
+    """The process's chat service (its locks must be shared by every socket)."""
+    service: ChatService | None = getattr(app.state, "chat_service", None)
+    if service is None:
+        service = app.state.chat_service = ChatService(app.state.runtime)
+    return service
+
+
+def rate_limiter(app: FastAPI) -> domain.VisitorRateLimiter:
+    limiter: domain.VisitorRateLimiter | None = getattr(app.state, "visitor_rate_limiter", None)
+    if limiter is None:
+        limiter = app.state.visitor_rate_limiter = domain.VisitorRateLimiter()
+    return limiter
+
+
+class _Connection:
+    def __init__(
+        self, websocket: WebSocket, runtime: Runtime, widget: WidgetView, service: ChatService
+    ) -> None:
+        self.websocket = websocket
+        self.runtime = runtime
+        self.widget = widget
+        self.service = service
+        self.limiter = rate_limiter(websocket.app)
+        self.ip = websocket.client.host if websocket.client else ""
+        # Until `hello` says who this is, the socket is its own visitor for the limits.
+        self.anonymous_key = f"socket-{next(_socket_numbers)}"
+        self.visitor_id: int | None = None
+        self.visitor_key: str | None = None
+        self.interaction_id: int | None = None
+        self.last_sent_seq = 0
+        # Held while sending and while `hello` loads and replays, so a live message
+        # cannot overtake the replay or be sent twice (see `forward`).
+        self.lock = asyncio.Lock()
+        self.is_agent_typing_shown = False
+        self.typing_expiry: asyncio.Task[None] | None = None
+
+    async def send(self, frame: protocol.ServerFrame) -> None:
+        await self.websocket.send_text(protocol.encode(frame))
+
+    async def send_error(self, error: DomainError, client_msg_id: str | None = None) -> None:
+        async with self.lock:
+            await self.send(protocol.ErrorFrame.of(error, client_msg_id))
+
+    # --- from the bus ------------------------------------------------------------------
+
+    async def forward_events(self, events: Subscription) -> None:
+        async for event in events:
+            async with self.lock:
+                await self.forward(event)
+
+    def _is_mine(self, payload: dict[str, Any]) -> bool:
+        interaction_id = payload.get("interaction_id")
+        return interaction_id is not None and interaction_id == self.interaction_id
+
+    async def forward(self, event: Event) -> None:
+        payload = event.payload
+        if self.visitor_id is None:
+            return  # before `hello`: the replay will include it
+        if event.type == "chat.message":
+            if payload.get("chat_visitor_id") == self.visitor_id and (
+                self.interaction_id is None or payload["interaction_id"] > self.interaction_id
+            ):
+                # Another tab of this visitor started a new conversation (a later one:
+                # a late line in an older chat must not pull this tab back to it).
+                self.interaction_id = payload["interaction_id"]
+                self.last_sent_seq = 0
+            if not self._is_mine(payload) or payload["seq"] <= self.last_sent_seq:
+                return
+            fields = {
+                key: payload[key] for key in protocol.ChatMessage.model_fields if key != "type"
+            }
+            await self.send(protocol.ChatMessage.model_validate_json(json.dumps(fields)))
+            self.last_sent_seq = payload["seq"]
+            if payload["author"]["kind"] == domain.AuthorKind.AGENT:
+                await self.show_agent_typing(False)  # their message ends the indicator
+        elif not self._is_mine(payload):
+            return
+        elif event.type == "chat.typing" and payload.get("side") == domain.Side.AGENT:
+            await self.show_agent_typing(payload["is_typing"])
+        elif event.type == "chat.read" and payload.get("side") == domain.Side.AGENT:
+            await self.send(protocol.AgentRead(up_to=payload["up_to"]))
+        elif event.type == "interaction.ended":
+            await self.send(protocol.Closed(reason=domain.CloseReason.ENDED))
+
+    async def show_agent_typing(self, is_typing: bool) -> None:
+        """Send the agent indicator when it appears or disappears; it disappears by
+        itself after the typing timeout without a new signal (PROTOCOL.md, Typing).
+        Called with the lock held."""
+        if self.typing_expiry is not None:
+            self.typing_expiry.cancel()
+            self.typing_expiry = None
+        if is_typing:
+            self.typing_expiry = asyncio.create_task(self._expire_agent_typing())
+        if is_typing != self.is_agent_typing_shown:
+            self.is_agent_typing_shown = is_typing
+            await self.send(protocol.AgentTyping(is_typing=is_typing))
+
+    async def _expire_agent_typing(self) -> None:
+        await asyncio.sleep(domain.DEFAULT_TYPING_TIMEOUT.total_seconds())
+        async with self.lock:
+            self.typing_expiry = None
+            if self.is_agent_typing_shown:
+                self.is_agent_typing_shown = False
+                await self.send(protocol.AgentTyping(is_typing=False))
+
+    def stop(self) -> None:
+        if self.typing_expiry is not None:
+            self.typing_expiry.cancel()
+
+    # --- from the visitor --------------------------------------------------------------
+
+    async def receive_frames(self) -> None:
+        while True:
+            message = await self.websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            limited = self.limiter.check(
+                self.visitor_key or self.anonymous_key, self.ip, self.runtime.clock.now()
+            )
+            if limited is not None:
+                log.info("visitor_socket.rate_limited", limit=limited.value, ip=self.ip)
+                await self.send_error(
+                    protocol.FrameRejected(protocol.ErrorCode.RATE_LIMITED, "Too many frames.")
+                )
+                await self.websocket.close(CLOSE_RATE_LIMITED)
+                return
+            text = message.get("text")
+            if text is None:
+                await self.send_error(
+                    protocol.FrameRejected(protocol.ErrorCode.BAD_FRAME, "Frames must be text.")
+                )
+                continue
+            try:
+                frame = protocol.read_frame(text)
+            except protocol.FrameRejected as exc:
+                await self.send_error(exc)
+                continue
+            await self.handle(frame)
+
+    async def handle(self, frame: protocol.ClientFrame) -> None:
+        if isinstance(frame, protocol.Hello):
+            await self.hello(frame)
+            return
+        if isinstance(frame, protocol.Heartbeat):
+            return
+        if self.visitor_id is None:
+            await self.send_error(
+                protocol.FrameRejected(protocol.ErrorCode.BAD_FRAME, "Send hello first.")
+            )
+            return
+        match frame:
+            case protocol.SendMessage(client_msg_id=client_msg_id, text=text):
+                await self.message(self.visitor_id, client_msg_id, text)
+            case protocol.SetTyping(is_typing=is_typing):
+                if self.interaction_id is not None:
+                    await self.service.set_visitor_typing(
+                        self.visitor_id, self.interaction_id, is_typing
+                    )
+            case protocol.MarkRead(up_to=up_to):
+                if self.interaction_id is None:
+                    await self.send_error(domain.UnknownSeq(up_to))
+                    return
+                try:
+                    await self.service.mark_read_by_visitor(
+                        self.visitor_id, self.interaction_id, up_to
+                    )
+                except domain.UnknownSeq as exc:
+                    await self.send_error(exc)
+
+    async def hello(self, frame: protocol.Hello) -> None:
+        info = VisitorInfo(user_agent=self.websocket.headers.get("user-agent", ""), ip=self.ip)
+        async with self.lock:
+            greeting = await self.service.hello(self.widget, frame, info)
+            self.visitor_id = greeting.visitor_id
+            self.visitor_key = greeting.visitor_key
+            self.interaction_id = greeting.interaction_id
+            conversation = greeting.conversation
+            state = None
+            if conversation is not None:
+                state = protocol.ConversationState.of(
+                    conversation, self.runtime.clock.now()
+                ).model_copy(update={"is_agent_typing": greeting.is_agent_typing})
+            await self.send(protocol.Welcome(visitor_id=greeting.visitor_key, conversation=state))
+            if greeting.unknown_resume is not None:
+                await self.send(protocol.ErrorFrame.of(greeting.unknown_resume))
+            for missed in greeting.missed:
+                await self.send(protocol.ChatMessage.of(missed))
+            self.last_sent_seq = conversation.last_seq if conversation is not None else 0
+            # `welcome` showed the indicator as it is: only arm its expiry.
+            self.is_agent_typing_shown = greeting.is_agent_typing
+            await self.show_agent_typing(greeting.is_agent_typing)
+
+    async def message(self, visitor_id: int, client_msg_id: str, text: str) -> None:
+        # Under the lock, so the sender sees the ack before the echo of its message.
+        async with self.lock:
+            try:
+                taken = await self.service.receive_message(visitor_id, client_msg_id, text)
+            except DomainError as exc:
+                # The engine could not queue the chat (queue closed or full, no engine in
+                # this process): no ack, so the widget keeps the message and resends it.
+                log.warning(
+                    "visitor_socket.message_not_taken",
+                    code=exc.code,
+                    chat_visitor_id=visitor_id,
+                    widget_id=self.widget.id,
+                )
+                return
+            if taken.interaction_id != self.interaction_id:
+                self.interaction_id = taken.interaction_id
+                self.last_sent_seq = 0
+            await self.send(protocol.Ack.of(taken.receipt))
+
+
+@router.websocket("/ws/visitor")
+async def visitor_socket(websocket: WebSocket, widget: str = "") -> None:
+    runtime: Runtime = websocket.app.state.runtime
+    service = chat_service(websocket.app)
+    found = await service.find_widget(widget) if widget else None
+    origin = websocket.headers.get("origin")
+    await websocket.accept()
+    if found is None or not found.is_active or not found.allows_origin(origin):
+        log.info("visitor_socket.refused", widget=widget[:64], origin=(origin or "")[:200])
+        await websocket.close(CLOSE_FORBIDDEN)
+        return
+    connection = _Connection(websocket, runtime, found, service)
+    subscription = runtime.bus.subscribe(*_EVENTS)
+    forwarding = asyncio.create_task(connection.forward_events(subscription))
+    try:
+        await connection.receive_frames()
+    except WebSocketDisconnect:
+        pass
+    finally:
+        subscription.close()
+        connection.stop()
+        forwarding.cancel()
+        try:
+            await forwarding
+        except asyncio.CancelledError:
+            pass
+        except Exception:  # the socket is gone either way; say why forwarding stopped
+            log.exception("visitor_socket.forwarding_failed", widget_id=found.id)
+        log.info("visitor_socket.closed", widget_id=found.id, chat_visitor_id=connection.visitor_id)

@@ -1,0 +1,535 @@
+"""The visitor side of web chat, orchestrated: load the visitor and their conversation,
+let the domain decide, store what is new, queue the chat, publish what happened.
+
+A conversation is the visitor's open chat `Interaction` of today (F-CH-7: the same one on
+every page and tab), rebuilt into a `domain.Conversation` from its stored `Message` rows
+for each change. The rows carry the domain's numbering (`seq`) and the widget's
+`client_msg_id`, both unique per interaction, so two writers racing (two tabs, an agent
+and the visitor, two web processes) cannot store one message twice or reuse a seq: the
+loser's transaction fails and it retries from a fresh load.
+
+The first message of a visitor makes them a `Contact` (with a `visitor` identity) and
+creates the Interaction through the engine, which queues it in the widget's queue.
+Events are published after the commit that stored what they announce:
+
+- `chat.message`: a new message (any author), with `seq`, `author`, `text`…
+- `chat.typing`: one side's typing indicator appeared or disappeared.
+- `chat.read`: one side's read mark moved.
+
+Read marks are kept in the interaction's attributes; typing lives in memory only (it
+lasts seconds). No FastAPI here: `api.py` is the edge.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import uuid
+import weakref
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+import structlog
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from parley.chat_channel import domain, protocol
+from parley.platform.bus import Event
+from parley.platform.db import after_commit
+from parley.platform.engine import EnqueueRequest
+from parley.platform.errors import NotFound
+from parley.platform.models import (
+    Channel,
+    ChatVisitor,
+    ChatWidget,
+    Contact,
+    ContactIdentity,
+    Direction,
+    Interaction,
+    Message,
+    MessageKind,
+    User,
+)
+from parley.platform.runtime import Runtime
+
+log = structlog.get_logger(__name__)
+
+VISITOR_IDENTITY = "visitor"
+# A visitor back after this long starts a new visit (F-CH-5's visit count).
+NEW_VISIT_AFTER = timedelta(minutes=30)
+_WRITE_ATTEMPTS = 5
+_VISITOR_READ = "visitor_read_up_to"
+_AGENT_READ = "agent_read_up_to"
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class WidgetView:
+    id: int
+    name: str
+    public_key: str
+    queue_id: int
+    allowed_origins: tuple[str, ...]
+    is_active: bool
+
+    def allows_origin(self, origin: str | None) -> bool:
+        """Exact match only: `https://shop.example` does not admit `http://` or a
+        subdomain. A handshake without an Origin (not a browser) is refused too."""
+        return origin is not None and origin in self.allowed_origins
+
+
+@dataclass(frozen=True, slots=True)
+class VisitorInfo:
+    """What the connection says about the browser, besides the `hello` frame."""
+
+    user_agent: str = ""
+    ip: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Greeting:
+    """The answer to `hello`: who the visitor is, their conversation (if any), and what
+    to replay. `unknown_resume` is set when `hello.resume` is after the last message."""
+
+    visitor_id: int
+    visitor_key: str
+    interaction_id: int | None
+    conversation: domain.Conversation | None
+    missed: tuple[domain.Message, ...]
+    unknown_resume: domain.UnknownSeq | None = None
+    is_agent_typing: bool = False  # rebuilt conversations know no typing: this does
+
+
+@dataclass(frozen=True, slots=True)
+class Taken:
+    """The answer to a visitor's message: the ack, and the interaction it is in."""
+
+    receipt: domain.Receipt
+    interaction_id: int
+
+
+def new_visitor_key() -> str:
+    """The secret id a widget keeps for its visitor: 32 URL-safe characters."""
+    return secrets.token_urlsafe(24)
+
+
+def _message_id() -> str:
+    return "m_" + uuid.uuid4().hex[:20]
+
+
+def conversation_id(interaction_id: int) -> str:
+    return f"c_{interaction_id}"
+
+
+def _author_of(row: Message) -> domain.Author:
+    author = row.headers.get("author", {})
+    return domain.Author(domain.AuthorKind(author.get("kind", "system")), author.get("name"))
+
+
+def _to_domain(row: Message) -> domain.Message:
+    assert row.seq is not None and row.external_id is not None
+    return domain.Message(
+        row.seq,
+        row.external_id,
+        _author_of(row),
+        row.body_text,
+        row.created_at,
+        row.client_msg_id,
+    )
+
+
+def message_payload(interaction: Interaction, message: domain.Message) -> dict[str, Any]:
+    """The payload of `chat.message`: the wire frame's fields plus where it belongs."""
+    frame = protocol.ChatMessage.of(message).model_dump(mode="json", exclude={"type"})
+    return {
+        "interaction_id": interaction.id,
+        "chat_visitor_id": interaction.attributes.get("chat_visitor_id"),
+        "chat_widget_id": interaction.attributes.get("chat_widget_id"),
+        **frame,
+    }
+
+
+class ChatService:
+    """One per process (api.py keeps it on the application): it owns the locks that
+    keep one process's writers for a visitor or an interaction in line."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self._runtime = runtime
+        self._locks: weakref.WeakValueDictionary[tuple[str, int], asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
+        # Typing only: a bare conversation per interaction holds the indicators.
+        self._typing: dict[int, domain.Conversation] = {}
+
+    # --- widgets and visitors --------------------------------------------------------
+
+    async def find_widget(self, public_key: str) -> WidgetView | None:
+        async with self._runtime.database.transaction() as db:
+            widget = await db.scalar(select(ChatWidget).where(ChatWidget.public_key == public_key))
+            if widget is None:
+                return None
+            return WidgetView(
+                widget.id,
+                widget.name,
+                widget.public_key,
+                widget.queue_id,
+                tuple(widget.allowed_origins),
+                widget.is_active,
+            )
+
+    async def hello(self, widget: WidgetView, frame: protocol.Hello, info: VisitorInfo) -> Greeting:
+        """Record the visit (new key when the widget has none or an unknown one) and
+        load the visitor's conversation with what they missed."""
+        now = self._runtime.clock.now()
+        async with self._runtime.database.transaction() as db:
+            visitor = None
+            if frame.visitor_id is not None:
+                visitor = await db.scalar(
+                    select(ChatVisitor).where(
+                        ChatVisitor.widget_id == widget.id,
+                        ChatVisitor.visitor_key == frame.visitor_id,
+                    )
+                )
+            if visitor is None:
+                visitor = ChatVisitor(
+                    widget_id=widget.id,
+                    visitor_key=new_visitor_key(),
+                    first_seen_at=now,
+                    last_seen_at=now,
+                    visit_count=1,
+                )
+                db.add(visitor)
+            elif now - visitor.last_seen_at >= NEW_VISIT_AFTER:
+                visitor.visit_count += 1
+            visitor.last_seen_at = now
+            visitor.page_url = frame.page.url
+            visitor.page_title = frame.page.title
+            visitor.referrer = frame.referrer
+            visitor.user_agent = info.user_agent[:500]
+            visitor.ip = info.ip[:45]
+            if frame.language is not None:
+                visitor.language = frame.language
+            if frame.screen is not None:
+                visitor.screen = f"{frame.screen.width}x{frame.screen.height}"
+            await db.flush()
+            loaded = await self._open_conversation(db, visitor.contact_id, now)
+        if loaded is None:
+            unknown = domain.UnknownSeq(frame.resume) if frame.resume > 0 else None
+            return Greeting(visitor.id, visitor.visitor_key, None, None, (), unknown)
+        interaction, conversation = loaded
+        typing = self._typing.get(interaction.id)
+        is_agent_typing = typing is not None and typing.is_typing(domain.Side.AGENT, now)
+        unknown = None
+        missed: tuple[domain.Message, ...] = ()
+        try:
+            missed = conversation.resume(frame.resume)
+        except domain.UnknownSeq as exc:
+            unknown = exc
+        return Greeting(
+            visitor.id,
+            visitor.visitor_key,
+            interaction.id,
+            conversation,
+            missed,
+            unknown,
+            is_agent_typing,
+        )
+
+    # --- the visitor's frames --------------------------------------------------------
+
+    async def receive_message(self, visitor_id: int, client_msg_id: str, text: str) -> Taken:
+        """Take a visitor's message (or recognise its resend); the first one opens the
+        conversation and queues it."""
+        async with self._lock("visitor", visitor_id):
+            return await self._retrying(
+                lambda: self._receive_message(visitor_id, client_msg_id, text)
+            )
+
+    async def _receive_message(self, visitor_id: int, client_msg_id: str, text: str) -> Taken:
+        now = self._runtime.clock.now()
+        async with self._runtime.database.transaction() as db:
+            visitor = await db.get_one(ChatVisitor, visitor_id)
+            loaded = await self._open_conversation(db, visitor.contact_id, now)
+            if loaded is not None:
+                interaction, conversation = loaded
+                return await self._take(db, interaction, conversation, client_msg_id, text, now)
+            known = await self._known_message(db, visitor.contact_id, client_msg_id)
+            if known is not None:  # a resend after its conversation ended
+                return known
+        interaction_id = await self._start_conversation(visitor_id)
+        async with self._runtime.database.transaction() as db:
+            interaction = await db.get_one(Interaction, interaction_id)
+            empty = domain.Conversation(conversation_id(interaction_id))
+            return await self._take(db, interaction, empty, client_msg_id, text, now)
+
+    async def _take(
+        self,
+        db: AsyncSession,
+        interaction: Interaction,
+        conversation: domain.Conversation,
+        client_msg_id: str,
+        text: str,
+        now: datetime,
+    ) -> Taken:
+        receipt = conversation.receive(client_msg_id, text, message_id=_message_id(), now=now)
+        if not receipt.is_duplicate:
+            self._store(db, interaction, receipt.message, author_contact_id=interaction.contact_id)
+            await db.flush()
+            self._forget_typing(interaction.id, domain.Side.VISITOR, now)
+        return Taken(receipt, interaction.id)
+
+    async def set_visitor_typing(
+        self, visitor_id: int, interaction_id: int, is_typing: bool
+    ) -> None:
+        """Show or hide the visitor's indicator to the agents (published on a change)."""
+        await self._set_typing(interaction_id, domain.Side.VISITOR, is_typing, visitor_id)
+
+    async def mark_read_by_visitor(self, visitor_id: int, interaction_id: int, up_to: int) -> None:
+        """The visitor has read up to `up_to`; `domain.UnknownSeq` if that is not a seq."""
+        await self._mark_read(interaction_id, domain.Side.VISITOR, up_to)
+
+    # --- the agents' side ------------------------------------------------------------
+
+    async def post_agent_message(self, interaction_id: int, agent_id: int, text: str) -> int:
+        """Store an agent's message with the next seq and publish `chat.message`; the seq."""
+        async with self._lock("interaction", interaction_id):
+            return await self._retrying(lambda: self._post(interaction_id, agent_id, text))
+
+    async def _post(self, interaction_id: int, agent_id: int, text: str) -> int:
+        now = self._runtime.clock.now()
+        async with self._runtime.database.transaction() as db:
+            interaction, conversation = await self._load(db, interaction_id)
+            agent = await db.get(User, agent_id)
+            if agent is None:
+                raise NotFound("User", agent_id)
+            author = domain.Author(domain.AuthorKind.AGENT, agent.display_name or None)
+            message = conversation.post(author, text, message_id=_message_id(), now=now)
+            self._store(db, interaction, message, author_user_id=agent_id)
+            await db.flush()
+        self._forget_typing(interaction_id, domain.Side.AGENT, now)
+        return message.seq
+
+    async def set_agent_typing(self, interaction_id: int, is_typing: bool) -> None:
+        await self._set_typing(interaction_id, domain.Side.AGENT, is_typing, None)
+
+    async def mark_read_by_agent(self, interaction_id: int, up_to: int) -> None:
+        await self._mark_read(interaction_id, domain.Side.AGENT, up_to)
+
+    # --- internals -------------------------------------------------------------------
+
+    def _lock(self, kind: str, key: int) -> asyncio.Lock:
+        lock = self._locks.get((kind, key))
+        if lock is None:
+            lock = self._locks[(kind, key)] = asyncio.Lock()
+        return lock
+
+    async def _retrying(self, attempt: Callable[[], Awaitable[T]]) -> T:
+        """Run a write again when another writer took the seq (or the client_msg_id)
+        first: the next attempt loads what they stored and decides again."""
+        for remaining in range(_WRITE_ATTEMPTS - 1, -1, -1):
+            try:
+                return await attempt()
+            except IntegrityError:
+                if not remaining:
+                    raise
+                log.info("chat.write_conflict_retried")
+        raise AssertionError("unreachable")
+
+    async def _open_conversation(
+        self, db: AsyncSession, contact_id: int | None, now: datetime
+    ) -> tuple[Interaction, domain.Conversation] | None:
+        """The contact's chat of today that has not ended, rebuilt, if there is one."""
+        if contact_id is None:
+            return None
+        start_of_day = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        interaction_id = await db.scalar(
+            select(Interaction.id)
+            .where(
+                Interaction.contact_id == contact_id,
+                Interaction.channel == Channel.CHAT,
+                Interaction.ended_at.is_(None),
+                Interaction.created_at >= start_of_day,
+            )
+            .order_by(Interaction.id.desc())
+            .limit(1)
+        )
+        if interaction_id is None:
+            return None
+        return await self._load(db, interaction_id)
+
+    async def _load(
+        self, db: AsyncSession, interaction_id: int
+    ) -> tuple[Interaction, domain.Conversation]:
+        interaction = await db.get(Interaction, interaction_id)
+        if interaction is None or interaction.channel is not Channel.CHAT:
+            raise NotFound("Chat", interaction_id)
+        rows = await db.scalars(
+            select(Message)
+            .where(Message.interaction_id == interaction_id, Message.seq.is_not(None))
+            .order_by(Message.seq)
+        )
+        attributes = interaction.attributes
+        conversation = domain.Conversation(
+            conversation_id(interaction_id),
+            messages=[_to_domain(row) for row in rows],
+            visitor_read_up_to=int(attributes.get(_VISITOR_READ, 0)),
+            agent_read_up_to=int(attributes.get(_AGENT_READ, 0)),
+            closed_reason=domain.CloseReason.ENDED if interaction.ended_at else None,
+        )
+        return interaction, conversation
+
+    async def _known_message(
+        self, db: AsyncSession, contact_id: int | None, client_msg_id: str
+    ) -> Taken | None:
+        if contact_id is None:
+            return None
+        row = await db.scalar(
+            select(Message)
+            .join(Interaction, Message.interaction_id == Interaction.id)
+            .where(
+                Interaction.contact_id == contact_id,
+                Interaction.channel == Channel.CHAT,
+                Message.client_msg_id == client_msg_id,
+            )
+            .order_by(Message.id.desc())
+            .limit(1)
+        )
+        if row is None or row.interaction_id is None:
+            return None
+        return Taken(domain.Receipt(_to_domain(row), is_duplicate=True), row.interaction_id)
+
+    async def _start_conversation(self, visitor_id: int) -> int:
+        """Make the visitor a contact if they are not one, and queue a new chat."""
+        async with self._runtime.database.transaction() as db:
+            visitor = await db.get_one(ChatVisitor, visitor_id)
+            widget = await db.get_one(ChatWidget, visitor.widget_id)
+            if visitor.contact_id is None:
+                contact = Contact(name="")
+                db.add(contact)
+                await db.flush()
+                db.add(
+                    ContactIdentity(
+                        contact_id=contact.id,
+                        kind=VISITOR_IDENTITY,
+                        value=f"{widget.id}:{visitor.visitor_key}",
+                    )
+                )
+                visitor.contact_id = contact.id
+                name = ""
+            else:
+                contact_row = await db.get(Contact, visitor.contact_id)
+                name = contact_row.name if contact_row else ""
+            request = EnqueueRequest(
+                channel=Channel.CHAT,
+                queue_id=widget.queue_id,
+                contact_id=visitor.contact_id,
+                attributes={
+                    "name": name or "Visitor",
+                    "page_url": visitor.page_url,
+                    "page_title": visitor.page_title,
+                    "chat_visitor_id": visitor.id,
+                    "chat_widget_id": widget.id,
+                },
+            )
+        interaction_id = await self._runtime.require_engine().enqueue(request)
+        log.info("chat.started", interaction_id=interaction_id, chat_visitor_id=visitor_id)
+        return interaction_id
+
+    def _store(
+        self,
+        db: AsyncSession,
+        interaction: Interaction,
+        message: domain.Message,
+        *,
+        author_user_id: int | None = None,
+        author_contact_id: int | None = None,
+    ) -> None:
+        """Add the message row and publish `chat.message` once it is committed."""
+        is_visitor = message.author.kind is domain.AuthorKind.VISITOR
+        db.add(
+            Message(
+                kind=MessageKind.CHAT,
+                direction=Direction.INBOUND if is_visitor else Direction.OUTBOUND,
+                interaction_id=interaction.id,
+                case_id=interaction.case_id,
+                author_user_id=author_user_id,
+                author_contact_id=author_contact_id,
+                external_id=message.message_id,
+                body_text=message.text,
+                headers={
+                    "author": {"kind": message.author.kind.value, "name": message.author.name}
+                },
+                seq=message.seq,
+                client_msg_id=message.client_msg_id,
+                created_at=message.sent_at,
+            )
+        )
+        self._publish_after(db, "chat.message", message_payload(interaction, message))
+
+    def _publish_after(self, db: AsyncSession, type_: str, payload: dict[str, Any]) -> None:
+        event = Event.create(type_, payload, self._runtime.clock.now())
+        bus = self._runtime.bus
+
+        async def publish() -> None:
+            await bus.publish(event)
+
+        after_commit(db, publish)
+
+    async def _publish(self, type_: str, payload: dict[str, Any]) -> None:
+        await self._runtime.bus.publish(Event.create(type_, payload, self._runtime.clock.now()))
+
+    def _typing_of(self, interaction_id: int) -> domain.Conversation:
+        typing = self._typing.get(interaction_id)
+        if typing is None:
+            typing = self._typing[interaction_id] = domain.Conversation(
+                conversation_id(interaction_id)
+            )
+        return typing
+
+    def _forget_typing(self, interaction_id: int, side: domain.Side, now: datetime) -> None:
+        """A message from `side` hides its indicator (the message says it all); the
+        other side learns of it from the `chat.message` itself."""
+        typing = self._typing.get(interaction_id)
+        if typing is not None:
+            typing.set_typing(side, False, now)
+
+    async def _set_typing(
+        self, interaction_id: int, side: domain.Side, is_typing: bool, visitor_id: int | None
+    ) -> None:
+        now = self._runtime.clock.now()
+        typing = self._typing_of(interaction_id)
+        typing.expire_typing(now)
+        if typing.set_typing(side, is_typing, now):
+            await self._publish(
+                "chat.typing",
+                {
+                    "interaction_id": interaction_id,
+                    "chat_visitor_id": visitor_id,
+                    "side": side.value,
+                    "is_typing": is_typing,
+                },
+            )
+        if not typing.is_typing(domain.Side.VISITOR, now) and not typing.is_typing(
+            domain.Side.AGENT, now
+        ):
+            self._typing.pop(interaction_id, None)
+
+    async def _mark_read(self, interaction_id: int, side: domain.Side, up_to: int) -> None:
+        async with (
+            self._lock("interaction", interaction_id),
+            self._runtime.database.transaction() as db,
+        ):
+            interaction, conversation = await self._load(db, interaction_id)
+            if not conversation.mark_read(side, up_to):
+                return
+            key = _VISITOR_READ if side is domain.Side.VISITOR else _AGENT_READ
+            interaction.attributes = {**interaction.attributes, key: up_to}
+            self._publish_after(
+                db,
+                "chat.read",
+                {"interaction_id": interaction_id, "side": side.value, "up_to": up_to},
+            )
