@@ -9,6 +9,8 @@ import { showError, toast } from "./notify.js";
 import { duration, formatTime, label, t } from "./strings.js";
 
 const channelPanels = new Map();
+// Attributes the router reads, not facts about the customer.
+const ROUTING_ATTRIBUTES = new Set(["preferred_agent_id"]);
 
 // `render(container, interaction, desktop)` draws the body of a channel's panel.
 export function registerChannel(channel, render) {
@@ -17,7 +19,7 @@ export function registerChannel(channel, render) {
 
 function genericPanel(container, interaction, desktop) {
   const attributes = Object.entries(interaction.attributes ?? {}).filter(
-    ([, value]) => typeof value !== "object" || value === null,
+    ([name, value]) => !ROUTING_ATTRIBUTES.has(name) && (typeof value !== "object" || value === null),
   );
   container.append(
     attributes.length
