@@ -1,1 +1,5 @@
 """Email: IMAP ingestion, SMTP sending, MIME parsing, threading into cases."""
+
+from parley.email_channel.service import IngestPolicy, IngestResult, MailboxIngest
+
+__all__ = ["IngestPolicy", "IngestResult", "MailboxIngest"]

@@ -14,6 +14,7 @@ from parley.platform.models.customers import (
     ContactIdentity,
 )
 from parley.platform.models.directory import AgentSkill, Role, Skill, Team, User
+from parley.platform.models.email import EmailAccount, TlsMode
 from parley.platform.models.interactions import (
     AgentStateLog,
     Channel,
@@ -51,6 +52,7 @@ __all__ = [
     "ContactIdentity",
     "Direction",
     "Disposition",
+    "EmailAccount",
     "FollowUp",
     "Interaction",
     "InteractionState",
@@ -68,6 +70,7 @@ __all__ = [
     "Schedule",
     "Skill",
     "Team",
+    "TlsMode",
     "User",
     "UserSession",
 ]

@@ -1,0 +1,462 @@
+"""Mail in: an IMAP mailbox read into cases and queued to agents (F-EM-1, F-EM-2).
+
+For one `EmailAccount`, `MailboxIngest.ingest_once` connects, SELECTs the folder and reads
+every message whose UID is above the account's bookmark (`last_uid`, valid for one
+UIDVALIDITY). Each message is parsed, threaded into a case (threads.py) and stored — its
+contact, its case, its `Message` row — in ONE transaction that also advances the
+bookmark. So a crash anywhere before that commit leaves the message unread for the next
+pass, and a crash after it leaves nothing to redo; the unique Message-ID (`external_id`)
+catches what the bookmark cannot (the same mail delivered twice, a new UIDVALIDITY that
+makes us re-read the folder from UID 1).
+
+Queueing to agents comes after the commit, because the engine creates the interaction in
+its own transaction: every inbound email message without an interaction is queued (or
+attached to its case's email interaction still open), which also picks up any message a
+crash left between the commit and the engine. The interaction's `external_ref` names the
+message, so that retry never queues the same message twice.
+
+`run` keeps one account's mailbox followed: IMAP IDLE when the server has it, polling
+every `poll_seconds` when not (or when IDLE fails), reconnecting with exponential backoff
+on errors, and waiting `login_retry_seconds` after a refused login (logged once per try,
+never a tight loop against a server that will keep saying no).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import structlog
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from parley.email_channel import store
+from parley.email_channel.attachments import store_attachments
+from parley.email_channel.imap import ImapEndpoint, ImapError, ImapLoginFailed, ImapSession
+from parley.email_channel.parsing import (
+    DEFAULT_MAX_ATTACHMENT_BYTES,
+    GENERATED_ID_DOMAIN,
+    Address,
+    ParsedMessage,
+    parse_message,
+)
+from parley.email_channel.sanitize import sanitize_html
+from parley.email_channel.threads import case_numbers_in, strip_reply_prefixes, thread_message
+from parley.platform.config import Settings
+from parley.platform.db import Database
+from parley.platform.engine import EnqueueRequest
+from parley.platform.errors import DomainError
+from parley.platform.models import (
+    Case,
+    CaseStatus,
+    Channel,
+    Direction,
+    EmailAccount,
+    Message,
+    MessageKind,
+)
+from parley.platform.secret_box import SecretBox
+
+log = structlog.get_logger(__name__)
+
+Enqueue = Callable[[EnqueueRequest], Awaitable[int]]
+# Called at "parsed" (before any write) and "stored" (rows flushed, not committed) with
+# the UID: the seam through which tests crash ingestion at the worst moments.
+FaultHook = Callable[[str, int], None]
+
+_MAX_EXTERNAL_ID = 500  # Message.external_id
+_REOPENED_BY_REPLY = (CaseStatus.RESOLVED, CaseStatus.CLOSED)
+
+
+@dataclass(frozen=True, slots=True)
+class IngestPolicy:
+    poll_seconds: float = 60.0  # without IDLE
+    idle_seconds: float = 25 * 60.0  # re-issue IDLE before servers drop it (RFC 2177: 29 min)
+    timeout: float = 30.0  # any single wait on the server
+    backoff_initial: float = 1.0
+    backoff_max: float = 300.0
+    login_retry_seconds: float = 600.0
+    max_attachment_bytes: int | None = DEFAULT_MAX_ATTACHMENT_BYTES
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    stored: int = 0
+    duplicates: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    parsed: ParsedMessage
+    external_id: str
+    body_html: str
+    attachments: list[dict[str, Any]]
+
+
+class MailboxIngest:
+    def __init__(
+        self,
+        database: Database,
+        settings: Settings,
+        enqueue: Enqueue,
+        policy: IngestPolicy | None = None,
+    ) -> None:
+        self._database = database
+        self._data_dir = Path(settings.data_dir)
+        self._secrets = SecretBox(settings.resolved_secret_key())
+        self._enqueue = enqueue
+        self.policy = policy or IngestPolicy()
+        self.fault_hook: FaultHook | None = None
+
+    # --- following a mailbox -------------------------------------------------------------
+
+    async def run(self, account_id: int) -> None:
+        """Follow the mailbox until cancelled (the owner of this task cancels it)."""
+        backoff = self.policy.backoff_initial
+        while True:
+            try:
+                session = await self._connect(account_id)
+            except ImapLoginFailed as error:
+                await self._log_login_failure(account_id, error)
+                await asyncio.sleep(self.policy.login_retry_seconds)
+                continue
+            except (ImapError, OSError) as error:
+                log.warning("email.connect_failed", account_id=account_id, error=str(error))
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self.policy.backoff_max)
+                continue
+            try:
+                use_idle = session.supports_idle
+                if not use_idle:
+                    log.info("email.polling", account_id=account_id, reason="no IDLE")
+                while True:
+                    await self._ingest(session, account_id)
+                    backoff = self.policy.backoff_initial  # a whole pass worked
+                    use_idle = await self._wait_for_news(session, account_id, use_idle)
+            except asyncio.CancelledError:
+                raise
+            except (ImapError, OSError) as error:
+                log.warning("email.connection_lost", account_id=account_id, error=str(error))
+            except Exception:
+                log.exception("email.ingest_failed", account_id=account_id)
+            finally:
+                await session.logout()
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, self.policy.backoff_max)
+
+    async def _wait_for_news(self, session: ImapSession, account_id: int, use_idle: bool) -> bool:
+        """IDLE, or sleep a poll interval; whether IDLE is still worth using."""
+        if use_idle:
+            try:
+                await session.wait_for_news(self.policy.idle_seconds)
+                return True
+            except ImapError as error:
+                log.warning("email.idle_failed", account_id=account_id, error=str(error))
+                return False  # this connection polls from now on
+        await asyncio.sleep(self.policy.poll_seconds)
+        return False
+
+    # --- one pass --------------------------------------------------------------------------
+
+    async def ingest_once(self, account_id: int) -> IngestResult:
+        """Connect, store every new message, queue what waits, disconnect."""
+        try:
+            session = await self._connect(account_id)
+        except ImapLoginFailed as error:
+            await self._log_login_failure(account_id, error)
+            raise
+        try:
+            return await self._ingest(session, account_id)
+        finally:
+            await session.logout()
+
+    async def _connect(self, account_id: int) -> ImapSession:
+        async with self._database.transaction() as db:
+            account = await db.get_one(EmailAccount, account_id)
+            endpoint = ImapEndpoint(
+                host=account.imap_host,
+                port=account.imap_port,
+                tls=account.imap_tls,
+                username=account.imap_username,
+                password=self._secrets.open(account.imap_password_sealed),
+                timeout=self.policy.timeout,
+            )
+        return await ImapSession.connect(endpoint)
+
+    async def _log_login_failure(self, account_id: int, error: ImapLoginFailed) -> None:
+        async with self._database.transaction() as db:
+            account = await db.get_one(EmailAccount, account_id)
+            host, port, username = account.imap_host, account.imap_port, account.imap_username
+        log.error(
+            "email.login_failed",
+            account_id=account_id,
+            host=host,
+            port=port,
+            username=username,
+            server_said=str(error),
+            retry_in_seconds=self.policy.login_retry_seconds,
+        )
+
+    async def _ingest(self, session: ImapSession, account_id: int) -> IngestResult:
+        async with self._database.transaction() as db:
+            account = await db.get_one(EmailAccount, account_id)
+            folder_name, known_validity = account.imap_folder, account.uidvalidity
+            last_uid = account.last_uid
+        folder = await session.select(folder_name)
+        if folder.uidvalidity != known_validity:
+            if known_validity is not None:
+                log.warning(
+                    "email.uidvalidity_changed",
+                    account_id=account_id,
+                    old=known_validity,
+                    new=folder.uidvalidity,
+                )
+            async with self._database.transaction() as db:
+                account = await db.get_one(EmailAccount, account_id)
+                account.uidvalidity, account.last_uid = folder.uidvalidity, 0
+            last_uid = 0
+        stored = duplicates = 0
+        for uid in await session.uids_after(last_uid):
+            raw = await session.fetch(uid)
+            if raw is None:  # expunged since the search: nothing to keep
+                await self._advance(account_id, folder.uidvalidity, uid)
+                continue
+            if await self._store(account_id, folder.uidvalidity, uid, raw):
+                stored += 1
+            else:
+                duplicates += 1
+        await self.queue_waiting()
+        return IngestResult(stored, duplicates)
+
+    async def _store(self, account_id: int, uidvalidity: int, uid: int, raw: bytes) -> bool:
+        """Store one fetched message; False when it was already stored."""
+        prepared = await asyncio.to_thread(self._prepare, raw)
+        self._fault("parsed", uid)
+        parsed = prepared.parsed
+        try:
+            async with self._database.transaction() as db:
+                account = await db.get_one(EmailAccount, account_id, with_for_update=True)
+                if account.uidvalidity != uidvalidity or account.last_uid >= uid:
+                    return False  # another worker got here first
+                account.last_uid = uid
+                duplicate = await db.scalar(
+                    select(Message.id).where(Message.external_id == prepared.external_id)
+                )
+                if duplicate is not None:
+                    log.info(
+                        "email.duplicate",
+                        account_id=account_id,
+                        uid=uid,
+                        message_id=prepared.external_id,
+                        stored_as=duplicate,
+                    )
+                    return False
+                candidates = [prepared.external_id, parsed.in_reply_to or "", *parsed.references]
+                by_id = await store.cases_by_message_id(db, filter(None, candidates))
+                by_number = await store.cases_by_number(db, case_numbers_in(parsed.subject))
+                decision = thread_message(
+                    _WithId(parsed, prepared.external_id),
+                    case_for_message_id=by_id.get,
+                    case_for_number=by_number.get,
+                )
+                sender = _sender(parsed)
+                contact_id = (
+                    await store.contact_for_address(db, sender.normalized, sender.name)
+                    if sender
+                    else None
+                )
+                if decision.case_id is None:
+                    case = Case(
+                        subject=strip_reply_prefixes(parsed.subject)[:500],
+                        queue_id=account.queue_id,
+                        contact_id=contact_id,
+                    )
+                    db.add(case)
+                    await db.flush()
+                else:
+                    case = await db.get_one(Case, decision.case_id)
+                    if case.status in _REOPENED_BY_REPLY:
+                        case.status, case.closed_at = CaseStatus.OPEN, None
+                message = Message(
+                    kind=MessageKind.EMAIL,
+                    direction=Direction.INBOUND,
+                    interaction_id=await store.open_email_interaction(db, case.id),
+                    case_id=case.id,
+                    author_contact_id=contact_id,
+                    external_id=prepared.external_id,
+                    subject=parsed.subject[:998],
+                    body_text=parsed.text_body or "",
+                    body_html=prepared.body_html,
+                    headers=_headers(parsed, prepared, account_id, uidvalidity, uid)
+                    | {"thread": {"reason": decision.reason.value, "matched": decision.matched}},
+                )
+                db.add(message)
+                await db.flush()
+                self._fault("stored", uid)
+                log.info(
+                    "email.stored",
+                    account_id=account_id,
+                    uid=uid,
+                    message_id=prepared.external_id,
+                    case_id=case.id,
+                    thread=decision.reason.value,
+                )
+                return True
+        except IntegrityError:
+            # The same Message-ID was committed by another writer between our check and
+            # our insert: it is stored, so only the bookmark moves.
+            async with self._database.transaction() as db:
+                stored = await db.scalar(
+                    select(Message.id).where(Message.external_id == prepared.external_id)
+                )
+            if stored is None:
+                raise
+            await self._advance(account_id, uidvalidity, uid)
+            return False
+
+    def _prepare(self, raw: bytes) -> _Prepared:
+        """The CPU and disk work of one message (run in a thread)."""
+        parsed = parse_message(raw, max_attachment_bytes=self.policy.max_attachment_bytes)
+        body_html = sanitize_html(parsed.html_body) if parsed.html_body else ""
+        attachments = store_attachments(self._data_dir, parsed)
+        return _Prepared(parsed, _external_id(parsed), body_html, attachments)
+
+    async def _advance(self, account_id: int, uidvalidity: int, uid: int) -> None:
+        async with self._database.transaction() as db:
+            account = await db.get_one(EmailAccount, account_id, with_for_update=True)
+            if account.uidvalidity == uidvalidity and account.last_uid < uid:
+                account.last_uid = uid
+
+    def _fault(self, stage: str, uid: int) -> None:
+        if self.fault_hook is not None:
+            self.fault_hook(stage, uid)
+
+    # --- to the agents ---------------------------------------------------------------------
+
+    async def queue_waiting(self) -> int:
+        """Queue every stored inbound email not yet on an interaction; how many were."""
+        async with self._database.transaction() as db:
+            rows = (
+                await db.execute(
+                    select(
+                        Message.id,
+                        Message.case_id,
+                        Message.author_contact_id,
+                        Message.subject,
+                        Case.queue_id,
+                    )
+                    .join(Case, Case.id == Message.case_id)
+                    .where(
+                        Message.kind == MessageKind.EMAIL,
+                        Message.direction == Direction.INBOUND,
+                        Message.interaction_id.is_(None),
+                    )
+                    .order_by(Message.id)
+                )
+            ).all()
+        queued = 0
+        for message_id, case_id, contact_id, subject, queue_id in rows:
+            assert case_id is not None  # joined on Case
+            ref = f"email-message:{message_id}"
+            async with self._database.transaction() as db:
+                interaction_id = await store.interaction_by_ref(
+                    db, ref
+                ) or await store.open_email_interaction(db, case_id)
+            if interaction_id is None:
+                if queue_id is None:
+                    log.warning("email.no_queue", message_id=message_id, case_id=case_id)
+                    continue
+                try:
+                    interaction_id = await self._enqueue(
+                        EnqueueRequest(
+                            channel=Channel.EMAIL,
+                            queue_id=queue_id,
+                            contact_id=contact_id,
+                            case_id=case_id,
+                            external_ref=ref,
+                            attributes={"subject": subject, "message_id": message_id},
+                        )
+                    )
+                except DomainError as error:
+                    log.warning(
+                        "email.enqueue_failed",
+                        message_id=message_id,
+                        case_id=case_id,
+                        error=str(error),
+                    )
+                    continue  # stays unqueued: the next pass tries again
+                queued += 1
+            async with self._database.transaction() as db:
+                message = await db.get_one(Message, message_id)
+                message.interaction_id = interaction_id
+        return queued
+
+
+@dataclass(frozen=True, slots=True)
+class _WithId:
+    """A parsed message seen with the id it is stored under (see `_external_id`)."""
+
+    parsed: ParsedMessage
+    message_id: str
+
+    @property
+    def message_id_is_generated(self) -> bool:
+        return self.parsed.message_id_is_generated
+
+    @property
+    def in_reply_to(self) -> str | None:
+        return self.parsed.in_reply_to
+
+    @property
+    def references(self) -> tuple[str, ...]:
+        return self.parsed.references
+
+    @property
+    def subject(self) -> str:
+        return self.parsed.subject
+
+
+def _external_id(parsed: ParsedMessage) -> str:
+    """The Message-ID, or for one too long for the column a stable digest of it."""
+    if len(parsed.message_id) <= _MAX_EXTERNAL_ID:
+        return parsed.message_id
+    digest = hashlib.sha256(parsed.message_id.encode("utf-8", "replace")).hexdigest()[:40]
+    return f"<{digest}@{GENERATED_ID_DOMAIN}>"
+
+
+def _sender(parsed: ParsedMessage) -> Address | None:
+    sender = parsed.from_
+    if sender is None or "@" not in sender.normalized or len(sender.normalized) > 320:
+        return None
+    return sender
+
+
+def _addresses(addresses: tuple[Address, ...]) -> list[dict[str, str]]:
+    return [{"name": a.name, "address": a.address} for a in addresses]
+
+
+def _headers(
+    parsed: ParsedMessage, prepared: _Prepared, account_id: int, uidvalidity: int, uid: int
+) -> dict[str, Any]:
+    return {
+        "message_id": parsed.message_id,
+        "message_id_is_generated": parsed.message_id_is_generated,
+        "in_reply_to": parsed.in_reply_to,
+        "references": list(parsed.references),
+        "from": _addresses((parsed.from_,))[0] if parsed.from_ else None,
+        "reply_to": _addresses(parsed.reply_to),
+        "to": _addresses(parsed.to),
+        "cc": _addresses(parsed.cc),
+        "return_path": parsed.return_path,
+        "date": parsed.date.isoformat() if parsed.date else None,
+        "auto_signals": sorted(signal.value for signal in parsed.auto_signals),
+        "bounced_recipients": list(parsed.bounced_recipients),
+        "problems": list(parsed.problems),
+        "size": parsed.size,
+        "attachments": prepared.attachments,
+        "imap": {"account_id": account_id, "uidvalidity": uidvalidity, "uid": uid},
+    }

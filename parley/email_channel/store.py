@@ -1,0 +1,95 @@
+"""Queries of email ingestion: which cases hold given messages, contacts by address."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from parley.platform.models import (
+    Case,
+    Channel,
+    Contact,
+    ContactIdentity,
+    Interaction,
+    InteractionState,
+    Message,
+)
+
+EMAIL_IDENTITY = "email"
+_OPEN_STATES = (InteractionState.QUEUED, InteractionState.OFFERED, InteractionState.ACTIVE)
+
+
+async def cases_by_message_id(db: AsyncSession, message_ids: Iterable[str]) -> dict[str, int]:
+    """Message-ID -> the case its message is in, for those already stored; merged cases
+    answer the case they were merged into."""
+    wanted = list(dict.fromkeys(message_ids))
+    if not wanted:
+        return {}
+    rows = await db.execute(
+        select(Message.external_id, Message.case_id).where(Message.external_id.in_(wanted))
+    )
+    found = {str(key): case_id for key, case_id in rows if case_id is not None}
+    merged = await _merge_targets(db, found.values())
+    return {key: merged.get(case_id, case_id) for key, case_id in found.items()}
+
+
+async def cases_by_number(db: AsyncSession, numbers: Iterable[int]) -> dict[int, int]:
+    """Case number -> case id for the numbers that exist (the number is the id)."""
+    wanted = list(dict.fromkeys(numbers))
+    if not wanted:
+        return {}
+    rows = await db.scalars(select(Case.id).where(Case.id.in_(wanted)))
+    found = {int(case_id): int(case_id) for case_id in rows}
+    merged = await _merge_targets(db, found.values())
+    return {number: merged.get(case_id, case_id) for number, case_id in found.items()}
+
+
+async def _merge_targets(db: AsyncSession, case_ids: Iterable[int]) -> dict[int, int]:
+    ids = list(set(case_ids))
+    if not ids:
+        return {}
+    rows = await db.execute(
+        select(Case.id, Case.merged_into_id).where(
+            Case.id.in_(ids), Case.merged_into_id.is_not(None)
+        )
+    )
+    return {case_id: target for case_id, target in rows if target is not None}
+
+
+async def contact_for_address(db: AsyncSession, address: str, name: str) -> int:
+    """The contact with this email address, created (with `name`) when there is none."""
+    contact_id = await db.scalar(
+        select(ContactIdentity.contact_id).where(
+            ContactIdentity.kind == EMAIL_IDENTITY, ContactIdentity.value == address
+        )
+    )
+    if contact_id is not None:
+        return int(contact_id)
+    contact = Contact(name=name[:200])
+    db.add(contact)
+    await db.flush()
+    db.add(ContactIdentity(contact_id=contact.id, kind=EMAIL_IDENTITY, value=address))
+    await db.flush()
+    return contact.id
+
+
+async def open_email_interaction(db: AsyncSession, case_id: int) -> int | None:
+    """The case's email interaction still waiting for or with an agent, if any."""
+    found = await db.scalar(
+        select(Interaction.id)
+        .where(
+            Interaction.case_id == case_id,
+            Interaction.channel == Channel.EMAIL,
+            Interaction.state.in_(_OPEN_STATES),
+        )
+        .order_by(Interaction.id.desc())
+        .limit(1)
+    )
+    return None if found is None else int(found)
+
+
+async def interaction_by_ref(db: AsyncSession, external_ref: str) -> int | None:
+    found = await db.scalar(select(Interaction.id).where(Interaction.external_ref == external_ref))
+    return None if found is None else int(found)

@@ -1,0 +1,47 @@
+"""Mailboxes: one IMAP inbox read into a queue, and the SMTP server replies leave by."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from sqlalchemy import BigInteger, ForeignKey, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from parley.platform.db.base import Base, TimestampMixin, str_enum
+
+
+class TlsMode(StrEnum):
+    NONE = "none"  # plaintext: only for a server on the same host or in tests
+    STARTTLS = "starttls"
+    TLS = "tls"  # TLS from the first byte (IMAPS 993, SMTPS 465)
+
+
+class EmailAccount(TimestampMixin, Base):
+    """A mailbox of one queue (F-EM-1).
+
+    Passwords are stored sealed by `parley.platform.secret_box.SecretBox`, never in clear.
+    `uidvalidity` and `last_uid` are the ingestion bookmark: every message with a UID up
+    to `last_uid` in that UIDVALIDITY epoch is stored, so a restart resumes after it.
+    """
+
+    __tablename__ = "email_accounts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    queue_id: Mapped[int] = mapped_column(ForeignKey("queues.id", ondelete="RESTRICT"), index=True)
+    imap_host: Mapped[str] = mapped_column(String(255))
+    imap_port: Mapped[int] = mapped_column(default=993)
+    imap_username: Mapped[str] = mapped_column(String(320))
+    imap_password_sealed: Mapped[str] = mapped_column(Text, default="")
+    imap_tls: Mapped[TlsMode] = mapped_column(str_enum(TlsMode), default=TlsMode.TLS)
+    imap_folder: Mapped[str] = mapped_column(String(200), default="INBOX")
+    # 32-bit unsigned on the wire: wider than a signed INTEGER.
+    uidvalidity: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    last_uid: Mapped[int] = mapped_column(BigInteger, default=0)
+    smtp_host: Mapped[str] = mapped_column(String(255), default="")
+    smtp_port: Mapped[int] = mapped_column(default=587)
+    smtp_username: Mapped[str] = mapped_column(String(320), default="")
+    smtp_password_sealed: Mapped[str] = mapped_column(Text, default="")
+    smtp_tls: Mapped[TlsMode] = mapped_column(str_enum(TlsMode), default=TlsMode.STARTTLS)
+    from_address: Mapped[str] = mapped_column(String(320), default="")
+    is_active: Mapped[bool] = mapped_column(default=True)
