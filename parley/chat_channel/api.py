@@ -7,27 +7,51 @@ widget must exist and be active, and the page's Origin must be one of the widget
 allowed origins. A refused socket is accepted and closed at once with 4403, so the
 widget's script can tell "refused" from "network down" and stop reconnecting (a browser
 shows a script nothing of a handshake refused with an HTTP status).
+
+Beside it, the agent's REST routes for a chat (`/api/chats/{interaction_id}/...`): the
+transcript, sending, typing and read marks. Only the agent who has the chat, or a
+supervisor or admin, may use them. The router's lifespan runs the service's greeting
+watch (`ChatService.watch_assignments`) for as long as the application runs.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
-from typing import Any
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
 
 import structlog
-from fastapi import APIRouter, FastAPI, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, FastAPI, Request, WebSocket, WebSocketDisconnect
+from pydantic import BaseModel, ConfigDict, Field
 
 from parley.chat_channel import domain, protocol
-from parley.chat_channel.service import ChatService, VisitorInfo, WidgetView
+from parley.chat_channel.service import ChatService, Transcript, VisitorInfo, WidgetView
+from parley.platform.auth.principal import Principal
 from parley.platform.bus import Event, Subscription
-from parley.platform.errors import DomainError
+from parley.platform.errors import DomainError, Forbidden
 from parley.platform.runtime import Runtime
+from parley.platform.web.deps import SUPERVISORS, AnyUser
 
 log = structlog.get_logger(__name__)
 
-router = APIRouter()
+
+@contextlib.asynccontextmanager
+async def _greeting_watch(app: FastAPI) -> AsyncIterator[None]:
+    """Merged into the application's lifespan by `include_router`, inside the runtime's
+    start and stop: the bus is up while the watch runs."""
+    watching = asyncio.create_task(chat_service(app).watch_assignments())
+    try:
+        yield
+    finally:
+        watching.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watching
+
+
+router = APIRouter(lifespan=_greeting_watch)
 
 CLOSE_FORBIDDEN = 4403  # unknown or inactive widget, or an Origin it does not allow
 CLOSE_RATE_LIMITED = protocol.CLOSE_RATE_LIMITED
@@ -279,3 +303,108 @@ async def visitor_socket(websocket: WebSocket, widget: str = "") -> None:
         except Exception:  # the socket is gone either way; say why forwarding stopped
             log.exception("visitor_socket.forwarding_failed", widget_id=found.id)
         log.info("visitor_socket.closed", widget_id=found.id, chat_visitor_id=connection.visitor_id)
+
+
+# --- the agent's routes --------------------------------------------------------------
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AgentMessageIn(_Body):
+    text: Annotated[str, Field(min_length=1, max_length=protocol.MAX_TEXT_CHARS, pattern=r"\S")]
+
+
+class TypingIn(_Body):
+    is_typing: bool
+
+
+class ReadIn(_Body):
+    up_to: Annotated[int, Field(ge=0, le=protocol.MAX_SEQ)]
+
+
+class AuthorOut(BaseModel):
+    kind: domain.AuthorKind
+    name: str | None
+
+
+class MessageOut(BaseModel):
+    seq: int
+    id: str
+    author: AuthorOut
+    text: str
+    sent_at: str
+
+
+class TranscriptOut(BaseModel):
+    interaction_id: int
+    agent_id: int | None
+    is_closed: bool
+    visitor_read_up_to: int
+    agent_read_up_to: int
+    messages: list[MessageOut]
+
+    @classmethod
+    def of(cls, transcript: Transcript) -> TranscriptOut:
+        return cls(
+            interaction_id=transcript.interaction_id,
+            agent_id=transcript.agent_id,
+            is_closed=transcript.is_closed,
+            visitor_read_up_to=transcript.visitor_read_up_to,
+            agent_read_up_to=transcript.agent_read_up_to,
+            messages=[
+                MessageOut(
+                    seq=message.seq,
+                    id=message.message_id,
+                    author=AuthorOut(kind=message.author.kind, name=message.author.name),
+                    text=message.text,
+                    sent_at=message.sent_at.isoformat(),
+                )
+                for message in transcript.messages
+            ],
+        )
+
+
+class SentOut(BaseModel):
+    seq: int
+
+
+async def _authorized(request: Request, me: Principal, interaction_id: int) -> ChatService:
+    """The chat service, once the caller may act on this chat: 404 for no such chat,
+    403 unless it is the caller's own chat or the caller supervises."""
+    service = chat_service(request.app)
+    agent_id = await service.assigned_agent(interaction_id)
+    if agent_id != me.user_id and me.role not in SUPERVISORS:
+        raise Forbidden("This chat belongs to another agent.")
+    return service
+
+
+@router.get("/api/chats/{interaction_id}/messages", tags=["chat"])
+async def get_chat_messages(interaction_id: int, request: Request, me: AnyUser) -> TranscriptOut:
+    service = await _authorized(request, me, interaction_id)
+    return TranscriptOut.of(await service.transcript(interaction_id))
+
+
+@router.post("/api/chats/{interaction_id}/messages", tags=["chat"], status_code=201)
+async def post_chat_message(
+    interaction_id: int, body: AgentMessageIn, request: Request, me: AnyUser
+) -> SentOut:
+    """Send the agent's message to the visitor (409 `chat_closed` once the chat ended)."""
+    service = await _authorized(request, me, interaction_id)
+    return SentOut(seq=await service.post_agent_message(interaction_id, me.user_id, body.text))
+
+
+@router.post("/api/chats/{interaction_id}/typing", tags=["chat"], status_code=204)
+async def post_chat_typing(
+    interaction_id: int, body: TypingIn, request: Request, me: AnyUser
+) -> None:
+    service = await _authorized(request, me, interaction_id)
+    await service.set_agent_typing(interaction_id, body.is_typing)
+
+
+@router.post("/api/chats/{interaction_id}/read", tags=["chat"], status_code=204)
+async def post_chat_read(interaction_id: int, body: ReadIn, request: Request, me: AnyUser) -> None:
+    """The agent has read up to `up_to` (404 if it is not a seq of the chat)."""
+    service = await _authorized(request, me, interaction_id)
+    await service.mark_read_by_agent(interaction_id, body.up_to)

@@ -16,6 +16,15 @@ Events are published after the commit that stored what they announce:
 - `chat.typing`: one side's typing indicator appeared or disappeared.
 - `chat.read`: one side's read mark moved.
 
+Every payload carries `interaction_id` and `agent_id` (the assigned agent, or None while
+the chat waits), so the agent websocket forwards it to that agent's desktop only.
+
+When an agent accepts a chat, the widget's greeting is posted in their name, once: the
+service watches `interaction.assigned` (`watch_assignments`, started and stopped with
+the application by api.py) and records `greeting_sent` in the interaction's attributes
+in the same transaction as the message, so a second web process, a replayed event or a
+re-assignment finds it sent.
+
 Read marks are kept in the interaction's attributes; typing lives in memory only (it
 lasts seconds). No FastAPI here: `api.py` is the edge.
 """
@@ -40,7 +49,7 @@ from parley.chat_channel import domain, protocol
 from parley.platform.bus import Event
 from parley.platform.db import after_commit
 from parley.platform.engine import EnqueueRequest
-from parley.platform.errors import NotFound
+from parley.platform.errors import Conflict, NotFound
 from parley.platform.models import (
     Channel,
     ChatVisitor,
@@ -63,6 +72,7 @@ NEW_VISIT_AFTER = timedelta(minutes=30)
 _WRITE_ATTEMPTS = 5
 _VISITOR_READ = "visitor_read_up_to"
 _AGENT_READ = "agent_read_up_to"
+_GREETING_SENT = "greeting_sent"
 
 T = TypeVar("T")
 
@@ -112,6 +122,25 @@ class Taken:
     interaction_id: int
 
 
+class ChatClosed(Conflict):
+    """A message for a conversation that has ended."""
+
+    def __init__(self, interaction_id: int) -> None:
+        super().__init__("chat_closed", f"Chat {interaction_id} has ended.")
+
+
+@dataclass(frozen=True, slots=True)
+class Transcript:
+    """A chat as the agents see it: who has it, and every message in seq order."""
+
+    interaction_id: int
+    agent_id: int | None
+    is_closed: bool
+    messages: tuple[domain.Message, ...]
+    visitor_read_up_to: int
+    agent_read_up_to: int
+
+
 def new_visitor_key() -> str:
     """The secret id a widget keeps for its visitor: 32 URL-safe characters."""
     return secrets.token_urlsafe(24)
@@ -149,6 +178,7 @@ def message_payload(interaction: Interaction, message: domain.Message) -> dict[s
         "interaction_id": interaction.id,
         "chat_visitor_id": interaction.attributes.get("chat_visitor_id"),
         "chat_widget_id": interaction.attributes.get("chat_widget_id"),
+        "agent_id": interaction.agent_id,
         **frame,
     }
 
@@ -294,6 +324,69 @@ class ChatService:
 
     # --- the agents' side ------------------------------------------------------------
 
+    async def assigned_agent(self, interaction_id: int) -> int | None:
+        """The agent who has the chat (None while it waits); `NotFound` if no such chat."""
+        async with self._runtime.database.transaction() as db:
+            interaction = await db.get(Interaction, interaction_id)
+            if interaction is None or interaction.channel is not Channel.CHAT:
+                raise NotFound("Chat", interaction_id)
+            return interaction.agent_id
+
+    async def transcript(self, interaction_id: int) -> Transcript:
+        async with self._runtime.database.transaction() as db:
+            interaction, conversation = await self._load(db, interaction_id)
+            return Transcript(
+                interaction.id,
+                interaction.agent_id,
+                conversation.closed_reason is not None,
+                conversation.messages,
+                conversation.read_up_to(domain.Side.VISITOR),
+                conversation.read_up_to(domain.Side.AGENT),
+            )
+
+    async def send_greeting(self, interaction_id: int) -> int | None:
+        """Post the widget's greeting in the assigned agent's name unless it was sent,
+        the widget has none or the chat ended; the seq of the greeting, if posted."""
+        async with self._lock("interaction", interaction_id):
+            return await self._retrying(lambda: self._greet(interaction_id))
+
+    async def _greet(self, interaction_id: int) -> int | None:
+        now = self._runtime.clock.now()
+        async with self._runtime.database.transaction() as db:
+            interaction, conversation = await self._load(db, interaction_id)
+            widget_id = interaction.attributes.get("chat_widget_id")
+            if (
+                interaction.attributes.get(_GREETING_SENT)
+                or conversation.closed_reason is not None
+                or widget_id is None
+            ):
+                return None
+            widget = await db.get(ChatWidget, widget_id)
+            if widget is None or not widget.greeting.strip():
+                return None
+            agent = await db.get(User, interaction.agent_id) if interaction.agent_id else None
+            name = agent.display_name if agent is not None else None
+            author = domain.Author(domain.AuthorKind.AGENT, name or None)
+            message = conversation.post(author, widget.greeting, message_id=_message_id(), now=now)
+            interaction.attributes = {**interaction.attributes, _GREETING_SENT: True}
+            self._store(db, interaction, message, author_user_id=interaction.agent_id)
+            await db.flush()
+        log.info("chat.greeting_sent", interaction_id=interaction_id, seq=message.seq)
+        return message.seq
+
+    async def watch_assignments(self) -> None:
+        """Greet the visitor when an agent takes their chat (F-CH-6). Runs until
+        cancelled; a greeting that fails is logged and the watch goes on."""
+        async with self._runtime.bus.subscribe("interaction.assigned") as events:
+            async for event in events:
+                if event.payload.get("channel") != Channel.CHAT.value:
+                    continue
+                interaction_id = event.payload["interaction_id"]
+                try:
+                    await self.send_greeting(interaction_id)
+                except Exception:
+                    log.exception("chat.greeting_failed", interaction_id=interaction_id)
+
     async def post_agent_message(self, interaction_id: int, agent_id: int, text: str) -> int:
         """Store an agent's message with the next seq and publish `chat.message`; the seq."""
         async with self._lock("interaction", interaction_id):
@@ -303,6 +396,8 @@ class ChatService:
         now = self._runtime.clock.now()
         async with self._runtime.database.transaction() as db:
             interaction, conversation = await self._load(db, interaction_id)
+            if conversation.closed_reason is not None:
+                raise ChatClosed(interaction_id)
             agent = await db.get(User, agent_id)
             if agent is None:
                 raise NotFound("User", agent_id)
@@ -508,6 +603,7 @@ class ChatService:
                 "chat.typing",
                 {
                     "interaction_id": interaction_id,
+                    "agent_id": await self.assigned_agent(interaction_id),
                     "chat_visitor_id": visitor_id,
                     "side": side.value,
                     "is_typing": is_typing,
@@ -531,5 +627,10 @@ class ChatService:
             self._publish_after(
                 db,
                 "chat.read",
-                {"interaction_id": interaction_id, "side": side.value, "up_to": up_to},
+                {
+                    "interaction_id": interaction_id,
+                    "agent_id": interaction.agent_id,
+                    "side": side.value,
+                    "up_to": up_to,
+                },
             )

@@ -31,6 +31,7 @@ from parley.platform.models import (
     AgentSkill,
     Case,
     Channel,
+    ChatWidget,
     Contact,
     ContactIdentity,
     Direction,
@@ -39,6 +40,7 @@ from parley.platform.models import (
     InteractionState,
     Queue,
     QueueSkill,
+    QuickReply,
     ReasonCode,
     Role,
     Skill,
@@ -58,6 +60,10 @@ CHROMIUM_ARGS = [
     "--disable-quic",
 ]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "e2e"
+# The site the seeded chat widget is embedded on, and what it greets visitors with.
+WIDGET_SITE = "https://shop.example"
+WIDGET_KEY = "w_e2e_shop"
+WIDGET_GREETING = "Hello! I am here to help."
 
 pytestmark = pytest.mark.e2e
 
@@ -122,12 +128,14 @@ class Seeded:
     contact_id: int
     case_id: int
     dispositions: dict[str, int] = field(default_factory=dict)
+    widget_key: str = WIDGET_KEY
 
 
 async def _seed(settings: Settings) -> Seeded:
     """A small contact center: a team with a break budget, two agents and a supervisor,
-    a chat queue that requires a disposition, reason codes, and a known customer with an
-    earlier call in their history."""
+    a chat queue that requires a disposition with a site's chat widget on it, reason
+    codes, a shared quick reply, and a known customer with an earlier call in their
+    history."""
     settings.ensure_data_dir()
     database = create_database(settings.resolved_database_url)
     try:
@@ -167,6 +175,18 @@ async def _seed(settings: Settings) -> Seeded:
                     QueueSkill(queue_id=queue.id, skill_id=skill.id, min_level=1),
                     ReasonCode(code="lunch", name="Lunch", max_duration_seconds=3600),
                     ReasonCode(code="training", name="Training", is_productive=True),
+                    ChatWidget(
+                        name="Shop",
+                        public_key=WIDGET_KEY,
+                        queue_id=queue.id,
+                        allowed_origins=[WIDGET_SITE],
+                        greeting=WIDGET_GREETING,
+                    ),
+                    QuickReply(
+                        title="Invoice check",
+                        shortcut="/invoice",
+                        body="Let me check your invoice right away.",
+                    ),
                 ]
             )
             dispositions = {

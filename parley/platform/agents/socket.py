@@ -1,5 +1,6 @@
-"""The agent websocket `/ws/agent`: one connection per desktop for states, offers and
-heartbeats (protocol: PROTOCOL.md beside this file).
+"""The agent websocket `/ws/agent`: one connection per desktop for states, offers,
+the events of the agent's own chats, and heartbeats (protocol: PROTOCOL.md beside this
+file). Every forwarded event names its agent (`agent_id` or `agent_ids`): `_concerns`.
 
 The handshake is authenticated by the session cookie and must come from Parley's own
 origin. Connecting logs the agent in to the engine; closing the socket does not log them
@@ -39,7 +40,7 @@ CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_RATE_LIMITED = 4429
 
-_AGENT_EVENTS = ("agent.*", "offer.*", "interaction.*")
+_AGENT_EVENTS = ("agent.*", "offer.*", "interaction.*", "chat.*")
 
 
 def _concerns(event: Event, agent_id: int) -> bool:

@@ -4,6 +4,9 @@
 //
 // After every (re)connect the server's snapshot replaces what was known, and the work
 // list is read again from /api/me/work, so a desktop that was away shows what is so now.
+//
+// Frames of a channel's own conversation (`chat.*`) are not the desktop's state: they are
+// passed on as "channel" events (`detail` is the frame) to the channel's view.
 
 import { api, allItems } from "./api.js";
 
@@ -95,6 +98,9 @@ export class Desktop extends EventTarget {
         this.changed(frame.type);
         break;
       default:
+        if (frame.type.startsWith("chat.")) {
+          this.dispatchEvent(new CustomEvent("channel", { detail: frame }));
+        }
         break;
     }
   }

@@ -17,6 +17,24 @@ export function registerChannel(channel, render) {
   channelPanels.set(channel, render);
 }
 
+// The End button every panel has: ends the interaction through the engine's route.
+export function endButton(interaction, desktop) {
+  return h("button", {
+    type: "button",
+    class: "end",
+    onclick: async (event) => {
+      const button = event.currentTarget;
+      button.disabled = true;
+      try {
+        await desktop.end(interaction.id);
+      } catch (error) {
+        button.disabled = false;
+        showError(error);
+      }
+    },
+  }, t("work.end"));
+}
+
 function genericPanel(container, interaction, desktop) {
   const attributes = Object.entries(interaction.attributes ?? {}).filter(
     ([name, value]) => !ROUTING_ATTRIBUTES.has(name) && (typeof value !== "object" || value === null),
@@ -28,21 +46,7 @@ function genericPanel(container, interaction, desktop) {
           h("dl", { class: "facts" }, attributes.map(([name, value]) => [h("dt", {}, name), h("dd", {}, String(value))])),
         )
       : null,
-    h("div", { class: "actions" },
-      h("button", {
-        type: "button",
-        class: "end",
-        onclick: async (event) => {
-          event.currentTarget.disabled = true;
-          try {
-            await desktop.end(interaction.id);
-          } catch (error) {
-            event.target.disabled = false;
-            showError(error);
-          }
-        },
-      }, t("work.end")),
-    ),
+    h("div", { class: "actions" }, endButton(interaction, desktop)),
   );
 }
 
