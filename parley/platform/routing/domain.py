@@ -30,8 +30,12 @@ room where they had some already changes nothing). It searches both ways:
 
 Both feed one heap ordered by priority then age, and each task popped goes to the free
 agent its queue's strategy prefers, so tasks are served in that order even when many
-agents free up at once. Times are integer microseconds inside the router so that "has
-this task reached its overflow stage" gives the same answer everywhere.
+agents free up at once. A line's head whose readers all filled up meanwhile is dropped
+unexamined: any free agent who may still take it is one of those who gained room, so
+reads it too. Likewise a task that became offerable while no agent of its line is free
+is set aside at once. Times are integer microseconds inside the router so that "has this task
+reached its overflow stage" gives the same answer everywhere; the engine passes the same
+`now` to every call of a step, so the last one converted is remembered.
 
 Decliners. An agent who rejects or misses an offer is excluded from that task for its
 queue's `decliner_cooldown_seconds`, counted from the `now` given to `reject`/`expire`,
@@ -290,8 +294,9 @@ class _AgentRecord:
 
 
 # A queue's line on one channel as one agent reads it: (key shared by every agent reading
-# it from the same stage, the line, its queue, the agent's stage, whether a call blocks it)
-_Route = tuple[tuple[int, int], "_Levels", "_QueueState", int, bool]
+# it from the same stage, the line, the wait (µs) a task needs to reach the agent's stage
+# (None: stage 0), whether a call blocks it)
+_Route = tuple[tuple[int, int], "_Levels", int | None, bool]
 
 
 class _OfferRecord:
@@ -334,17 +339,20 @@ class _LineReader:
         self.cutoff = cutoff  # tasks enqueued later have not reached the agents' stage
         self.agents: list[_AgentRecord] = []
 
-    def next_task(self, unplaced: set[int]) -> _TaskEntry | None:
+    def has_room(self) -> bool:
+        """Whether one of its agents can still take work here; drops those who filled up
+        (room only shrinks during decide)."""
         agents = self.agents
-        channel = self.channel
-        is_strict = self.is_strict
-        # Drop readers who filled up; room only shrinks during decide.
-        while agents and (
-            channel not in agents[-1].free_channels or (is_strict and agents[-1].on_voice)
-        ):
+        while agents:
+            last = agents[-1]
+            if self.channel in last.free_channels and not (self.is_strict and last.on_voice):
+                return True
             agents.pop()
-        if not agents:
-            return None
+        return False
+
+    def next_task(self, unplaced: set[int]) -> _TaskEntry | None:
+        """The best task one of its agents may take; call with `has_room()` true."""
+        agents = self.agents
         cutoff = self.cutoff
         levels = self.levels
         for priority in levels.priorities:
@@ -376,6 +384,9 @@ class _HeldReader:
         self.held = held
         self.channels = channels
         self.now_us = now_us
+
+    def has_room(self) -> bool:
+        return True  # next_task checks the agent's room task by task
 
     def next_task(self, unplaced: set[int]) -> _TaskEntry | None:
         agent_id = self.record.agent_id
@@ -423,8 +434,21 @@ class Router:
         self._dirty_agents: dict[str, set[str] | None] = {}
         # (idle since µs, agent id): what longest-idle orders by, ready-made as one key.
         self._idle_key: dict[str, tuple[int, str]] = {}
+        # The last moment converted to µs: the engine passes the same `now` to the calls
+        # of one step (and often as a new task's enqueue time), so convert it once.
+        self._moment: datetime | None = None
+        self._moment_us = 0
         for queue in queues:
             self.set_queue(queue)
+
+    def _us(self, moment: datetime) -> int:
+        """`_micros(moment)`, remembered for the last moment (datetimes are immutable)."""
+        if moment is self._moment:
+            return self._moment_us
+        us = _micros(moment)
+        self._moment = moment
+        self._moment_us = us
+        return us
 
     # --- queues ------------------------------------------------------------------------
 
@@ -547,7 +571,8 @@ class Router:
             for channel in state.config.channels:
                 levels = state.lines[channel]
                 is_strict = channel != VOICE and not state.allows_blending
-                route = ((id(levels), stage), levels, state, stage, is_strict)
+                after = state.rule_after[stage - 1] if stage else None
+                route = ((id(levels), stage), levels, after, is_strict)
                 record.lines.setdefault(channel, []).append(route)
                 free = state.free[channel][stage]
                 is_strict = channel != VOICE and not state.allows_blending
@@ -597,7 +622,14 @@ class Router:
         if has_room != (channel in free_channels):
             if has_room:
                 free_channels.add(channel)
-                self._mark_dirty(agent_id, channel)
+                # Look at this agent in the next decide for this channel (_mark_dirty).
+                dirty = self._dirty_agents
+                if agent_id not in dirty:
+                    dirty[agent_id] = {channel}
+                else:
+                    channels = dirty[agent_id]
+                    if channels is not None:
+                        channels.add(channel)
                 for free in record.open_sets.get(channel, ()):
                     free.add(agent_id)
                 if not record.on_voice:
@@ -641,18 +673,20 @@ class Router:
         if config.max_size is not None and state.queued.size >= config.max_size:
             raise QueueFull(task.queue_id, config.max_size_action)
 
-        now_us = _micros(now)
-        excluded = self._restored_exclusions(task, state, now_us)
-        entry = _TaskEntry(task, state, _micros(task.enqueued_at), next(self._task_seq), excluded)
+        now_us = self._us(now)
+        excluded = self._restored_exclusions(task, state, now_us) if task.excluded_agent_ids else {}
+        entry = _TaskEntry(task, state, self._us(task.enqueued_at), next(self._task_seq), excluded)
         preferred = task.preferred_agent_id
-        # Hold the task for its preferred agent, unless that agent can never take it.
-        entry.is_sticky = (
-            preferred is not None
-            and entry.ts + state.sticky_window > now_us
-            and (preferred not in self._agents or preferred in state.agent_stage)
-        )
+        if preferred is not None:
+            # Hold the task for its preferred agent, unless that agent can never take it.
+            entry.is_sticky = entry.ts + state.sticky_window > now_us and (
+                preferred not in self._agents or preferred in state.agent_stage
+            )
         state.queued.add(entry)
-        self._put_in_line(entry)
+        if entry.is_sticky:
+            self._put_in_line(entry)
+        else:
+            state.lines[entry.channel].add(entry)
         self._tasks[task.task_id] = entry
         self._schedule(entry)
         if excluded:
@@ -692,12 +726,15 @@ class Router:
                 self._release(self._agents[agent_id], entry.channel, offer.offer_id)
             state.queued.remove(entry)
             state.offered -= 1
-        elif entry.status == _ASSIGNED and entry.agent_id in self._agents:
-            record = self._agents[entry.agent_id]
-            if record.load.get(entry.channel, 0) > 0:
-                record.load[entry.channel] -= 1
-            self._idle_key[record.agent_id] = (_micros(now), record.agent_id)
-            self._refresh_room(record, entry.channel)
+        elif entry.status == _ASSIGNED and entry.agent_id is not None:
+            record = self._agents.get(entry.agent_id)
+            if record is not None:
+                channel = entry.channel
+                load = record.load
+                if load.get(channel, 0) > 0:
+                    load[channel] -= 1
+                self._idle_key[record.agent_id] = (self._us(now), record.agent_id)
+                self._refresh_room(record, channel)
         entry.status = _GONE
         entry.offer = None
         return cancelled
@@ -746,19 +783,24 @@ class Router:
         del self._offers[offer_id]
         entry = offer.entry
         channel = entry.channel
-        others = tuple(other for other in offer.agent_ids if other != agent_id)
-        for other in others:
-            self._release(self._agents[other], channel, offer_id)
+        agent_ids = offer.agent_ids
+        others: tuple[str, ...] = ()
+        if len(agent_ids) > 1:
+            others = tuple(other for other in agent_ids if other != agent_id)
+            for other in others:
+                self._release(self._agents[other], channel, offer_id)
         record = self._agents[agent_id]
         # The reservation becomes load: the agent's room on the channel does not change.
         record.reserved[channel] -= 1
-        record.load[channel] = record.load.get(channel, 0) + 1
+        load = record.load
+        load[channel] = load.get(channel, 0) + 1
         record.offer_ids.discard(offer_id)
         entry.status = _ASSIGNED
         entry.agent_id = agent_id
         entry.offer = None
-        entry.queue.queued.remove(entry)
-        entry.queue.offered -= 1
+        state = entry.queue
+        state.queued.remove(entry)
+        state.offered -= 1
         return others
 
     def reject(self, offer_id: str, agent_id: str, now: datetime | None = None) -> None:
@@ -789,7 +831,7 @@ class Router:
                 entry.excluded[agent_id] = _UNTIL_DECIDED
                 self._cooling.append((entry, agent_id))
             return
-        until = _micros(now) + entry.queue.cooldown
+        until = self._us(now) + entry.queue.cooldown
         for agent_id in agent_ids:
             entry.excluded[agent_id] = until
         self._push_event(until, _LIFT, entry, 0)
@@ -847,7 +889,7 @@ class Router:
 
     def decide(self, now: datetime) -> list[Decision]:
         """Time out tasks past their max wait, then make every offer that can be made."""
-        now_us = _micros(now)
+        now_us = self._us(now)
         if self._cooling:
             self._start_cooldowns(now_us)
         events = self._events
@@ -859,13 +901,16 @@ class Router:
         # gained room the head of each line they read. Many agents share a line, so a
         # line is read once however many of them freed up.
         picks: list[_Candidate] = []
+        unplaced: set[int] = set()  # nobody could take them now: room only shrinks here
         for entry in self._dirty_tasks:
             if entry.status == _WAITING:
-                heappush(picks, (-entry.priority, entry.ts, entry.seq, 0, entry, None))
+                if any(entry.queue.free[entry.channel]):
+                    heappush(picks, (-entry.priority, entry.ts, entry.seq, 0, entry, None))
+                else:
+                    unplaced.add(entry.seq)  # no agent of its line is free
         self._dirty_tasks = []
         dirty_agents = self._dirty_agents
         self._dirty_agents = {}
-        unplaced: set[int] = set()  # nobody could take them now: room only shrinks here
 
         readers: list[_Reader] = []
         lines: dict[tuple[int, int], _LineReader] = {}
@@ -881,18 +926,19 @@ class Router:
             for channel in free_channels if channels is None else channels:
                 if channel not in free_channels:
                     continue
-                for key, levels, state, stage, is_strict in record.lines.get(channel, ()):
+                for key, levels, after, is_strict in record.lines.get(channel, ()):
                     if not levels.size or (on_voice and is_strict):
                         continue
                     line = lines.get(key)
                     if line is None:
-                        cutoff = now_us - state.rule_after[stage - 1] if stage else None
+                        cutoff = None if after is None else now_us - after
                         line = lines[key] = _LineReader(levels, channel, is_strict, cutoff)
                         readers.append(line)
                     line.agents.append(record)
             if agent_id in self._sticky:
                 readers.append(_HeldReader(record, self._sticky, channels, now_us))
 
+        # Every reader starts with room: its agents were just checked.
         reader: _Reader | None
         for reader in readers:
             head = reader.next_task(unplaced)
@@ -901,10 +947,16 @@ class Router:
                 heappush(picks, (-head.priority, head.ts, head.seq, id(reader), head, reader))
         while picks:
             _, _, seq, _, entry, reader = heappop(picks)
+            if reader is not None and not reader.has_room():
+                # Its agents filled up: any other free agent who may take this task is a
+                # reader of it too (the invariant above), so leave it to their reader.
+                continue
             if entry.status == _WAITING and seq not in unplaced:
                 chosen = self._choose_agents(entry, now_us)
                 if chosen:
                     decisions.append(self._offer(entry, chosen, now))
+                    if reader is not None and not reader.has_room():
+                        continue
                 else:
                     unplaced.add(seq)
             if reader is not None:
@@ -1004,9 +1056,12 @@ class Router:
         if reached == 1 and not excluded:
             candidates = free_by_stage[0]
         else:
+            reached_sets = free_by_stage[:reached]
+            if not any(reached_sets):
+                return ()  # nobody free: the common case in a loaded center
             candidates = [
                 agent_id
-                for free in free_by_stage[:reached]
+                for free in reached_sets
                 for agent_id in free
                 if not (excluded and agent_id in excluded)
             ]
@@ -1059,14 +1114,20 @@ class Router:
     ) -> Offer:
         state = entry.queue
         channel = entry.channel
+        agents = self._agents
         for agent_id in agent_ids:
-            record = self._agents[agent_id]
-            reserved = record.reserved[channel] = record.reserved.get(channel, 0) + 1
+            record = agents[agent_id]
+            reserved = record.reserved
+            count = reserved[channel] = reserved.get(channel, 0) + 1
             record.offer_ids.add(offer_id)
-            used = record.load.get(channel, 0) + reserved
-            if channel == VOICE or used >= record.capacity.get(channel, 0):
+            if channel == VOICE or record.load.get(channel, 0) + count >= record.capacity.get(
+                channel, 0
+            ):
                 self._refresh_room(record, channel)  # otherwise it still has room
-        self._take_out_of_line(entry)
+        if entry.is_sticky:
+            self._take_out_of_line(entry)
+        else:
+            state.lines[channel].remove(entry)
         entry.status = _OFFERED
         state.offered += 1
         if state.is_round_robin:
