@@ -26,10 +26,11 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from parley.app import create_app
 from parley.platform.auth.passwords import hash_password
-from parley.platform.clock import Clock
+from parley.platform.clock import Clock, ManualClock
 from parley.platform.config import Settings
 from parley.platform.db import Base, create_database
 from parley.platform.db.migrate import upgrade
+from parley.platform.engine import Engine
 from parley.platform.models import AuditLog, Role, User
 
 POSTGRES_URL = os.environ.get("PARLEY_TEST_DATABASE_URL", "")
@@ -135,6 +136,28 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
 # --- the application and its callers ---------------------------------------------------
 
 
+async def sign_in(client: httpx.AsyncClient, username: str) -> httpx.AsyncClient:
+    """Log `client` in as `username` (password PASSWORD) through the login route, and
+    send the session's CSRF token from then on."""
+    response = await client.post(
+        "/api/auth/login", json={"username": username, "password": PASSWORD}
+    )
+    assert response.status_code == 200, response.text
+    client.headers["X-CSRF-Token"] = response.json()["csrf_token"]
+    return client
+
+
+def let_time_pass(clock: ManualClock, engine: Engine, seconds: float) -> None:
+    """Move the clock on while every logged-in desktop keeps heartbeating (every 5 s),
+    so nobody is logged out for silence."""
+    while seconds > 0:
+        step = min(seconds, 5.0)
+        clock.advance(step)
+        seconds -= step
+        for view in engine.agents():
+            engine.heartbeat(int(view.agent_id))
+
+
 def free_port() -> int:
     """A TCP port on the loopback that nothing listens on right now."""
     with socket.socket() as probe:
@@ -196,11 +219,7 @@ class Api:
         client = self._new_client()
         async with self.app.state.runtime.database.transaction() as db:  # type: ignore[attr-defined]
             username = (await db.get_one(User, user_id)).username
-        response = await client.post(
-            "/api/auth/login", json={"username": username, "password": PASSWORD}
-        )
-        assert response.status_code == 200, response.text
-        client.headers["X-CSRF-Token"] = response.json()["csrf_token"]
+        await sign_in(client, username)
         return client
 
     async def token_for(self, role: Role) -> httpx.AsyncClient:

@@ -21,20 +21,23 @@ from parley.platform.auth.api import log_in
 from parley.platform.auth.principal import Principal
 from parley.platform.auth.service import InvalidCredentials, LoginThrottled, close_session
 from parley.platform.i18n import (
-    LANGUAGE_COOKIE,
     LANGUAGE_NAMES,
     Language,
     create_template_environment,
-    negotiate_language,
     supported_language,
     translations,
 )
 from parley.platform.models import Role
 from parley.platform.web.deps import ALL_ROLES, SESSION_COOKIE, DbDep, Public, RuntimeDep
-from parley.platform.web.pages import SignedInPage, add_static_route, local_target
+from parley.platform.web.pages import (
+    SignedInPage,
+    add_static_route,
+    local_target,
+    page_language,
+    remember_language,
+)
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-LANGUAGE_COOKIE_MAX_AGE = 365 * 24 * 3600
 
 router = APIRouter(tags=["admin console"], include_in_schema=False)
 add_static_route(router, "/static/admin", PACKAGE_DIR / "static")
@@ -42,15 +45,6 @@ templates = create_template_environment(FileSystemLoader(PACKAGE_DIR / "template
 
 
 AnyPageUser = Annotated[Principal | None, Depends(SignedInPage(ALL_ROLES))]
-
-
-def _language(request: Request, explicit: str | None, default: str) -> Language:
-    return negotiate_language(
-        explicit,
-        request.cookies.get(LANGUAGE_COOKIE),
-        request.headers.get("accept-language"),
-        default,
-    )
 
 
 def _render(
@@ -102,17 +96,10 @@ async def login_page(
     """The login form; `?lang=ru` is the language switcher, remembered in a cookie, and
     `?next=/agent` the page to go to once logged in (only a page of this site)."""
     chosen = supported_language(lang)
-    language = _language(request, chosen, runtime.settings.default_language)
+    language = page_language(request, chosen, runtime.settings.default_language)
     response = _login_page(language, next_url=local_target(next))
     if chosen:
-        response.set_cookie(
-            LANGUAGE_COOKIE,
-            chosen,
-            max_age=LANGUAGE_COOKIE_MAX_AGE,
-            samesite="lax",
-            secure=runtime.settings.cookie_secure,
-            path="/",
-        )
+        remember_language(response, chosen, secure=runtime.settings.cookie_secure)
     return response
 
 
@@ -125,7 +112,7 @@ async def submit_login(
     password: Annotated[str, Form(max_length=1024)] = "",
     next: Annotated[str, Form(max_length=512)] = "/",
 ) -> Response:
-    language = _language(request, None, runtime.settings.default_language)
+    language = page_language(request, None, runtime.settings.default_language)
     gettext = translations(language).gettext
     next_url = local_target(next)
     if not username.strip() or not password:
@@ -165,7 +152,7 @@ async def submit_login(
 async def home_page(request: Request, runtime: RuntimeDep, principal: AnyPageUser) -> Response:
     if principal is None:
         return RedirectResponse("/login", status_code=303)
-    language = _language(request, principal.language, runtime.settings.default_language)
+    language = page_language(request, principal.language, runtime.settings.default_language)
     return _render(
         "home.html",
         language,

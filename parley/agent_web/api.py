@@ -17,14 +17,12 @@ from jinja2 import FileSystemLoader
 
 from parley.platform.auth.principal import Principal
 from parley.platform.i18n import (
-    LANGUAGE_COOKIE,
     LANGUAGE_NAMES,
     create_template_environment,
-    negotiate_language,
     translations,
 )
 from parley.platform.web.deps import ALL_ROLES, RuntimeDep
-from parley.platform.web.pages import SignedInPage, add_static_route
+from parley.platform.web.pages import SignedInPage, add_static_route, page_language
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 LOGIN_URL = "/login?next=/agent"
@@ -42,12 +40,7 @@ async def desktop_page(request: Request, runtime: RuntimeDep, me: DesktopUser) -
     """The agent desktop, for any signed-in user; others are sent to log in first."""
     if me is None:
         return RedirectResponse(LOGIN_URL, status_code=303)
-    language = negotiate_language(
-        me.language,
-        request.cookies.get(LANGUAGE_COOKIE),
-        request.headers.get("accept-language"),
-        runtime.settings.default_language,
-    )
+    language = page_language(request, me.language, runtime.settings.default_language)
     config: dict[str, Any] = {
         "me": {"id": me.user_id, "display_name": me.display_name, "role": me.role.value},
         "csrf_token": me.csrf_token or "",

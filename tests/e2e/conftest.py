@@ -47,7 +47,7 @@ from parley.platform.models import (
     Team,
     User,
 )
-from tests.conftest import PASSWORD, free_port, served
+from tests.conftest import PASSWORD, free_port, served, sign_in
 
 CHROMIUM = Path(os.environ.get("PARLEY_TEST_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
@@ -284,11 +284,7 @@ async def parley(tmp_path: Path) -> AsyncIterator[Parley]:
     ):
         proxy = CuttableProxy(port)
         await proxy.start()
-        response = await supervisor.post(
-            "/api/auth/login", json={"username": "sam", "password": PASSWORD}
-        )
-        assert response.status_code == 200, response.text
-        supervisor.headers["X-CSRF-Token"] = response.json()["csrf_token"]
+        await sign_in(supervisor, "sam")
         try:
             yield Parley(app, f"http://127.0.0.1:{proxy.port}", proxy, supervisor, seeded)
         finally:

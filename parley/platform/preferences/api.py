@@ -11,13 +11,12 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict
 
 from parley.platform import audit
-from parley.platform.i18n import LANGUAGE_COOKIE, Language
+from parley.platform.i18n import Language
 from parley.platform.models import User
 from parley.platform.web.deps import AnyUser, DbDep, RuntimeDep, client_ip
+from parley.platform.web.pages import remember_language
 
 router = APIRouter(tags=["preferences"])
-
-LANGUAGE_COOKIE_MAX_AGE = 365 * 24 * 3600
 
 
 class LanguageChoice(BaseModel):
@@ -48,12 +47,5 @@ async def set_my_language(
             ip=client_ip(request),
         )
         user.language = body.language
-    response.set_cookie(
-        LANGUAGE_COOKIE,
-        body.language,
-        max_age=LANGUAGE_COOKIE_MAX_AGE,
-        samesite="lax",
-        secure=runtime.settings.cookie_secure,
-        path="/",
-    )
+    remember_language(response, body.language, secure=runtime.settings.cookie_secure)
     return body

@@ -1,6 +1,6 @@
 """What server-rendered pages share: the signed-in check that sends a browser to log in,
-the static-file route of a package's `static/` folder, and the safe "where to go after
-logging in" target.
+the static-file route of a package's `static/` folder, the safe "where to go after
+logging in" target, and the page's language (read, and remembered in a cookie).
 """
 
 from __future__ import annotations
@@ -8,11 +8,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import FileResponse
 
 from parley.platform.auth.principal import Principal
 from parley.platform.errors import NotFound
+from parley.platform.i18n import LANGUAGE_COOKIE, Language, negotiate_language
 from parley.platform.web.deps import RoleRequirement, optional_principal, public
 
 STATIC_TYPES = {
@@ -20,6 +21,32 @@ STATIC_TYPES = {
     ".js": "text/javascript; charset=utf-8",
     ".svg": "image/svg+xml",
 }
+
+
+LANGUAGE_COOKIE_MAX_AGE = 365 * 24 * 3600
+
+
+def page_language(request: Request, explicit: str | None, default: str) -> Language:
+    """The language of a page: `explicit` (the user's setting or a choice just made), then
+    the `parley_lang` cookie, then the browser's Accept-Language, then `default`."""
+    return negotiate_language(
+        explicit,
+        request.cookies.get(LANGUAGE_COOKIE),
+        request.headers.get("accept-language"),
+        default,
+    )
+
+
+def remember_language(response: Response, language: Language, *, secure: bool) -> None:
+    """Set the `parley_lang` cookie, so pages before logging in speak it too."""
+    response.set_cookie(
+        LANGUAGE_COOKIE,
+        language,
+        max_age=LANGUAGE_COOKIE_MAX_AGE,
+        samesite="lax",
+        secure=secure,
+        path="/",
+    )
 
 
 class SignedInPage(RoleRequirement):

@@ -36,7 +36,7 @@ from parley.platform.models import (
     Skill,
     User,
 )
-from tests.conftest import PASSWORD, served
+from tests.conftest import PASSWORD, served, sign_in
 
 SITE = "https://shop.example"
 PAGE = {"url": f"{SITE}/orders/1234", "title": "Order 1234"}
@@ -70,11 +70,7 @@ class Live:
 
     async def login(self, username: str) -> httpx.AsyncClient:
         client = httpx.AsyncClient(base_url=self.base_url)
-        response = await client.post(
-            "/api/auth/login", json={"username": username, "password": PASSWORD}
-        )
-        assert response.status_code == 200, response.text
-        client.headers["X-CSRF-Token"] = response.json()["csrf_token"]
+        await sign_in(client, username)
         return client
 
     def agent_socket(self, client: httpx.AsyncClient) -> Any:

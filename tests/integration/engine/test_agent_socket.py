@@ -18,7 +18,7 @@ from parley.app import create_app
 from parley.platform.auth.passwords import hash_password
 from parley.platform.config import Settings
 from parley.platform.models import AgentSkill, Queue, QueueSkill, Role, Skill, User
-from tests.conftest import PASSWORD, served
+from tests.conftest import PASSWORD, served, sign_in
 
 
 @dataclass
@@ -42,11 +42,7 @@ class Live:
 
     async def login(self, username: str) -> httpx.AsyncClient:
         client = httpx.AsyncClient(base_url=self.base_url)
-        response = await client.post(
-            "/api/auth/login", json={"username": username, "password": PASSWORD}
-        )
-        assert response.status_code == 200, response.text
-        client.headers["X-CSRF-Token"] = response.json()["csrf_token"]
+        await sign_in(client, username)
         return client
 
     def connect(self, client: httpx.AsyncClient, *, origin: str | None = None) -> Any:

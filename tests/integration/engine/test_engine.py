@@ -36,6 +36,7 @@ from parley.platform.models import (
     Skill,
     User,
 )
+from tests.conftest import let_time_pass
 
 
 @dataclass
@@ -55,13 +56,7 @@ class World:
         return self.engine
 
     def advance(self, seconds: float) -> None:
-        """Let time pass while every logged-in desktop keeps heartbeating."""
-        while seconds > 0:
-            step = min(seconds, 5.0)
-            self.clock.advance(step)
-            seconds -= step
-            for view in self.engine.agents():
-                self.engine.heartbeat(int(view.agent_id))
+        let_time_pass(self.clock, self.engine, seconds)
 
     async def drain(self) -> list[str]:
         """Event types published since the last drain."""

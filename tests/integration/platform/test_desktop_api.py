@@ -41,7 +41,7 @@ from parley.platform.models import (
     Team,
     User,
 )
-from tests.conftest import PASSWORD, Api, audit_rows, fields
+from tests.conftest import PASSWORD, Api, audit_rows, fields, let_time_pass, sign_in
 
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)  # a Monday, 09:00 UTC
 MIDNIGHT = datetime(2026, 1, 5, tzinfo=UTC)
@@ -108,11 +108,7 @@ class Desk:
             base_url="http://testserver",
         )
         self.clients.append(client)
-        response = await client.post(
-            "/api/auth/login", json={"username": username, "password": PASSWORD}
-        )
-        assert response.status_code == 200, response.text
-        client.headers["X-CSRF-Token"] = response.json()["csrf_token"]
+        await sign_in(client, username)
         return client
 
     async def ready(self, *agents: int) -> None:
@@ -121,13 +117,7 @@ class Desk:
             await self.engine.request_ready(agent)
 
     def advance(self, seconds: float) -> None:
-        """Let time pass while every logged-in desktop keeps heartbeating."""
-        while seconds > 0:
-            step = min(seconds, 5.0)
-            self.clock.advance(step)
-            seconds -= step
-            for view in self.engine.agents():
-                self.engine.heartbeat(int(view.agent_id))
+        let_time_pass(self.clock, self.engine, seconds)
 
     async def enqueue(self, channel: str, **fields: Any) -> int:
         response = await self.supervisor.post(
