@@ -46,6 +46,7 @@ async def desktop_page(request: Request, runtime: RuntimeDep, me: DesktopUser) -
         "csrf_token": me.csrf_token or "",
         "language": language,
         "socket_path": "/ws/agent",
+        "login_url": LOGIN_URL,
         "heartbeat_seconds": HEARTBEAT_SECONDS,
     }
     html = templates.get_template("desktop.html").render(

@@ -29,7 +29,7 @@ export async function api(method, path, body = undefined) {
   }
   if (response.status === 401) {
     // The session ended (expired, logged out elsewhere): log in again, then come back.
-    window.location.assign("/login?next=/agent");
+    window.location.assign(config.login_url);
     throw new ApiError(401, "not_authenticated", "Not logged in.");
   }
   if (response.status === 204) return null;
