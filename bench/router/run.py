@@ -163,6 +163,18 @@ class Workload:
         return self.line_of.pop(task_id)
 
 
+def cpu_model() -> str:
+    """The processor's name, so results from different machines are not compared blindly."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def percentile(sorted_values: list[int], fraction: float) -> int:
     if not sorted_values:
         return 0
@@ -275,6 +287,7 @@ def run(steps: int, seed: int, arrivals: str) -> dict[str, Any]:
         "router_memory_mb": round(router_bytes / 2**20, 1),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "python": platform.python_version(),
+        "cpu": cpu_model(),
         "targets": {
             "decisions_per_second": TARGET_DECISIONS_PER_SECOND,
             "p99_ms": TARGET_P99_MS,

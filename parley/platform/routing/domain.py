@@ -164,12 +164,19 @@ class _Levels:
             items = self.by_priority[entry.priority] = []
             self.priorities.append(entry.priority)
             self.priorities.sort(reverse=True)
-        insort(items, (entry.ts, entry.seq, entry))
+        item = (entry.ts, entry.seq, entry)
+        if not items or items[-1] < item:
+            items.append(item)  # the youngest: how almost every task arrives
+        else:
+            insort(items, item)
         self.size += 1
 
     def remove(self, entry: _TaskEntry) -> None:
         items = self.by_priority[entry.priority]
-        del items[bisect_left(items, (entry.ts, entry.seq))]
+        if items[0][2] is entry:
+            del items[0]  # the head: how most tasks leave a line
+        else:
+            del items[bisect_left(items, (entry.ts, entry.seq))]
         if not items:
             del self.by_priority[entry.priority]
             self.priorities.remove(entry.priority)
@@ -362,8 +369,11 @@ class _LineReader:
                 if seq in unplaced:
                     continue
                 excluded = entry.excluded
-                if excluded and all(a.agent_id in excluded for a in agents):
-                    continue
+                if excluded:
+                    for agent in agents:
+                        if agent.agent_id not in excluded:
+                            return entry
+                    continue  # every one of its agents declined it
                 return entry
         return None
 
