@@ -54,6 +54,15 @@ class Settings(BaseSettings):
     engine_ticks: bool = Field(
         default=True, description="Run the engine's timer loop (tests drive it by hand)."
     )
+    ami_url: SecretStr = Field(
+        default=SecretStr(""),
+        description="ami://user:secret@host:port of Asterisk's manager; empty: no voice.",
+    )
+    fastagi_host: str = Field(default="127.0.0.1", description="Where Asterisk reaches FastAGI.")
+    fastagi_port: int = Field(default=4573, ge=1, le=65535)
+    voice_ring_seconds: int = Field(
+        default=20, ge=5, le=120, description="How long an agent's phone rings per attempt."
+    )
     argon2_time_cost: int = Field(default=3, ge=1, le=20)
     argon2_memory_kib: int = Field(default=64 * 1024, ge=8 * 1024, le=1024 * 1024)
     login_max_failures: int = Field(default=5, ge=1)

@@ -1,13 +1,17 @@
 """The long-lived parts one process shares: settings, database, bus, job runner, clock,
-and the engine when this process runs the `engine` role.
+the engine when this process runs the `engine` role, and the channels' services (the
+voice connector, mailbox readers) that the composition root adds.
 
 `Runtime.start()` opens them in order and `stop()` closes them in reverse, so every
-background task is owned and cancelled on shutdown (STYLE.md, Async).
+background task is owned and cancelled on shutdown (STYLE.md, Async). A service may add a
+readiness check: `/readyz` reports it beside the database's.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import structlog
 
@@ -30,6 +34,18 @@ class EngineUnavailable(DomainError):
         super().__init__("engine_unavailable", "This process does not run the engine role.")
 
 
+class Service(Protocol):
+    """A channel's long-running part, started after the engine and stopped before it."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+# None when ready, else why not (shown by /readyz).
+ReadinessCheck = Callable[[], str | None]
+
+
 @dataclass
 class Runtime:
     settings: Settings
@@ -38,6 +54,8 @@ class Runtime:
     jobs: JobRunner
     clock: Clock = field(default_factory=SystemClock)
     engine: Engine | None = None
+    services: list[Service] = field(default_factory=list)
+    readiness: dict[str, ReadinessCheck] = field(default_factory=dict)
 
     @classmethod
     def from_settings(cls, settings: Settings, *, clock: Clock | None = None) -> Runtime:
@@ -71,9 +89,13 @@ class Runtime:
         await self.jobs.start()
         if self.engine is not None:
             await self.engine.start(run_loop=self.settings.engine_ticks)
+        for service in self.services:
+            await service.start()
         log.info("runtime.started", roles=self.settings.roles)
 
     async def stop(self) -> None:
+        for service in reversed(self.services):
+            await service.stop()
         if self.engine is not None:
             await self.engine.stop()
         await self.jobs.close()

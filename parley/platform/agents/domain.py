@@ -220,6 +220,15 @@ class InteractionEnded:
 
 
 @dataclass(frozen=True, slots=True)
+class InteractionMissed:
+    """Work the agent accepted never reached them: their phone did not answer, was busy
+    or unreachable. It leaves their hands with no wrap-up and counts as a miss."""
+
+    agent_id: str
+    interaction_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class WrapUpDone:
     agent_id: str
 
@@ -269,6 +278,7 @@ AgentEvent = (
     | OfferExpired
     | OfferCancelled
     | InteractionEnded
+    | InteractionMissed
     | WrapUpDone
     | TimerFired
     | ForceState
@@ -321,6 +331,8 @@ def next_state(agent: AgentView, event: AgentEvent, now: datetime) -> Transition
             return _drop_offer(agent, now, offer_id, event, is_miss=False)
         case InteractionEnded():
             return _end_interaction(agent, now, event)
+        case InteractionMissed():
+            return _miss_interaction(agent, now, event)
         case WrapUpDone():
             if agent.state is not AgentState.WRAP_UP:
                 raise _refuse(agent, event, "the agent is not in wrap-up")
@@ -530,6 +542,23 @@ def _end_interaction(agent: AgentView, now: datetime, event: InteractionEnded) -
         return Transition(left)
     if event.wrap_up_seconds > 0:
         return _enter(left, now, AgentState.WRAP_UP, wrap_up_seconds=event.wrap_up_seconds)
+    return _settle(left, now)
+
+
+def _miss_interaction(agent: AgentView, now: datetime, event: InteractionMissed) -> Transition:
+    missed = next((i for i in agent.interactions if i.interaction_id == event.interaction_id), None)
+    if missed is None:
+        raise _refuse(agent, event, f"interaction {event.interaction_id} is not in hand")
+    remaining = tuple(i for i in agent.interactions if i is not missed)
+    misses = agent.consecutive_misses + 1
+    left = replace(agent, interactions=remaining, consecutive_misses=misses)
+    if misses >= agent.max_misses:
+        # Nobody is answering: stop sending work once the work in hand is over, unless
+        # the agent already asked for a not-ready of their own.
+        pending = agent.pending_not_ready or MISSED_REASON
+        left = replace(left, consecutive_misses=0, pending_not_ready=pending)
+    if remaining:
+        return Transition(left)
     return _settle(left, now)
 
 

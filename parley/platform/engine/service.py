@@ -37,6 +37,7 @@ from parley.platform.agents import (
     ForceLogout,
     ForceState,
     InteractionEnded,
+    InteractionMissed,
     Login,
     Logout,
     OfferAccepted,
@@ -619,15 +620,22 @@ class Engine:
         await db.execute(statement.values(outcome=outcome, decided_at=now))
 
     async def _requeue(
-        self, db: AsyncSession, pending: _Pending, now: datetime, interaction_id: int
+        self,
+        db: AsyncSession,
+        pending: _Pending,
+        now: datetime,
+        interaction_id: int,
+        excluded: frozenset[str] = frozenset(),
     ) -> None:
-        """Work an agent held when they left goes back to its queue, keeping its age."""
+        """Work an agent held goes back to its queue, keeping its age (they left, or it
+        never reached them); `excluded` agents wait out the queue's decliner cooldown."""
         self._router_forget(interaction_id, now)
         interaction = await db.get_one(Interaction, interaction_id)
         interaction.state = InteractionState.QUEUED
         interaction.agent_id = None
+        interaction.answered_at = None
         try:
-            self._add_task(interaction, now)
+            self._add_task(interaction, now, excluded)
         except DomainError as exc:
             await self._end_interaction_row(db, interaction_id, now, InteractionState.ABANDONED)
             pending.emit("interaction.ended", interaction_id=interaction_id, reason=exc.code)
@@ -776,6 +784,27 @@ class Engine:
         )
         if transition.agent.state is not AgentState.WRAP_UP:
             await self._finish_wrap_up(db, agent_id)
+
+    async def unanswered(self, interaction_id: int) -> None:
+        """The agent accepted but the work never reached them (their phone did not
+        answer, was busy or unreachable): it goes back to its queue keeping its age, is
+        not offered to that agent again before the queue's decliner cooldown, and counts
+        as their miss (no wrap-up)."""
+        await self._execute(self._unanswered, interaction_id)
+
+    async def _unanswered(
+        self, db: AsyncSession, pending: _Pending, now: datetime, interaction_id: int
+    ) -> None:
+        interaction = await db.get_one(Interaction, interaction_id)
+        if interaction.state is not InteractionState.ACTIVE or interaction.agent_id is None:
+            raise Conflict("not_active", f"Interaction {interaction_id} is not in progress.")
+        agent_id = str(interaction.agent_id)
+        pending.emit(
+            "interaction.unanswered", interaction_id=interaction_id, agent_id=int(agent_id)
+        )
+        if agent_id in self._agents:
+            await self._apply(db, pending, now, InteractionMissed(agent_id, str(interaction_id)))
+        await self._requeue(db, pending, now, interaction_id, excluded=frozenset({agent_id}))
 
     async def _finish_wrap_up(self, db: AsyncSession, agent_id: str) -> None:
         for interaction_id in self._wrapping.pop(agent_id, []):

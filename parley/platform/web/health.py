@@ -1,8 +1,9 @@
 """Liveness, readiness and Prometheus metrics.
 
 `/healthz` answers while the process runs; `/readyz` answers 200 only when the database
-is reachable and migrated to the code's head revision (a load balancer sends traffic
-only then). `/metrics` is for an admin's API token (Prometheus sends it as a bearer).
+is reachable and migrated to the code's head revision and every service's readiness
+check passes (Asterisk's AMI connected, say): a load balancer sends traffic only then.
+`/metrics` is for an admin's API token (Prometheus sends it as a bearer).
 """
 
 from __future__ import annotations
@@ -40,6 +41,9 @@ async def readyz(runtime: RuntimeDep) -> JSONResponse:
         checks["database"] = "ok" if revision == head_revision() else "not migrated"
     except Exception as exc:  # any failure means "not ready", reported, never raised
         checks["database"] = f"unreachable: {type(exc).__name__}"
+    for name, check in runtime.readiness.items():
+        reason = check()
+        checks[name] = "ok" if reason is None else reason
     is_ready = all(value == "ok" for value in checks.values())
     return JSONResponse(
         {"status": "ready" if is_ready else "not ready", "checks": checks},

@@ -227,6 +227,40 @@ async def test_an_unanswered_offer_moves_on_after_30_seconds_and_skips_the_agent
     assert world.engine.agent(anna).consecutive_misses == 1  # type: ignore[union-attr]
 
 
+async def test_a_call_the_agents_phone_did_not_answer_goes_back_to_the_queue_for_others(
+    world: World,
+) -> None:
+    anna, boris = world.agents[:2]
+    await _ready(world, anna)
+    world.advance(5)
+    await _ready(world, boris)
+    interaction_id = await world.engine.enqueue(
+        EnqueueRequest(channel=Channel.VOICE, queue_id=world.queue_id)
+    )
+    async with world.database.sessions() as db:
+        queued_at = (await db.get_one(Interaction, interaction_id)).queued_at
+    await world.engine.accept(anna, _offer_for(world, anna))
+    await world.drain()
+    world.advance(20)
+
+    await world.engine.unanswered(interaction_id)
+
+    anna_now = world.engine.agent(anna)
+    assert anna_now is not None
+    assert (anna_now.state, anna_now.interactions) == (AgentState.READY, ())
+    assert anna_now.consecutive_misses == 1
+    assert world.engine.ringing_offers(anna) == []  # not offered back to her at once
+    _offer_for(world, boris)
+    async with world.database.sessions() as db:
+        row = await db.get_one(Interaction, interaction_id)
+        assert (row.state, row.agent_id, row.answered_at) == (InteractionState.OFFERED, None, None)
+        assert row.queued_at == queued_at  # it keeps its place by age
+    types = await world.drain()
+    assert types.index("interaction.unanswered") < types.index("offer.created")
+    with pytest.raises(Conflict):
+        await world.engine.unanswered(interaction_id)
+
+
 async def test_three_missed_offers_put_the_agent_in_not_ready_missed(world: World) -> None:
     anna = world.agents[0]
     await _ready(world, anna)

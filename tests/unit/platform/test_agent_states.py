@@ -21,6 +21,7 @@ from parley.platform.agents import (
     ForceLogout,
     ForceState,
     InteractionEnded,
+    InteractionMissed,
     InvalidTransition,
     Login,
     Logout,
@@ -253,6 +254,44 @@ def test_reject_while_another_offer_rings_keeps_the_agent_reserved() -> None:
 
     assert transition.agent.state is AgentState.RESERVED
     assert not transition.is_state_change
+
+
+def test_a_call_the_agents_phone_missed_leaves_with_no_wrap_up_and_is_a_miss() -> None:
+    transition = next_state(busy("o1"), InteractionMissed(A, "i-o1"), at(40))
+
+    assert transition.agent.state is AgentState.READY
+    assert transition.agent.interactions == ()
+    assert transition.agent.consecutive_misses == 1
+
+
+def test_a_missed_call_keeps_the_agent_busy_with_the_rest_of_their_work() -> None:
+    transition = next_state(busy("o1", "o2"), InteractionMissed(A, "i-o2"), at(40))
+
+    assert transition.agent.state is AgentState.BUSY
+    assert [i.interaction_id for i in transition.agent.interactions] == ["i-o1"]
+
+
+def test_missed_calls_up_to_the_limit_end_in_not_ready_missed() -> None:
+    agent = replace(busy("o1"), max_misses=1)
+
+    transition = next_state(agent, InteractionMissed(A, "i-o1"), at(40))
+
+    assert transition.agent.state is AgentState.NOT_READY
+    assert transition.agent.reason == "missed"
+
+
+def test_a_missed_call_keeps_the_agents_own_pending_not_ready() -> None:
+    agent = run(replace(busy("o1"), max_misses=1), (10, RequestNotReady(A, "lunch")))
+
+    transition = next_state(agent, InteractionMissed(A, "i-o1"), at(40))
+
+    assert transition.agent.state is AgentState.NOT_READY
+    assert transition.agent.reason == "lunch"
+
+
+def test_missing_work_not_in_hand_is_refused() -> None:
+    with pytest.raises(InvalidTransition):
+        next_state(busy("o1"), InteractionMissed(A, "i-other"), at(40))
 
 
 # --- several interactions, wrap-up -------------------------------------------------------
