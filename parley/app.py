@@ -15,10 +15,13 @@ from parley import __version__
 from parley.admin_web.api import router as admin_web_router
 from parley.agent_web import routers as agent_web_routers
 from parley.chat_channel.api import router as visitor_socket_router
+from parley.chat_channel.widget_api import router as chat_widget_router
+from parley.email_channel.api import router as email_router
 from parley.platform.admin_api import routers as admin_api_routers
 from parley.platform.agents.socket import router as agent_socket_router
 from parley.platform.auth.api import router as auth_router
 from parley.platform.auth.api import tokens_router
+from parley.platform.cases import router as cases_router
 from parley.platform.clock import Clock
 from parley.platform.config import Settings, get_settings
 from parley.platform.engine.api import router as engine_router
@@ -69,9 +72,12 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         auth_router,
         tokens_router,
         *admin_api_routers(),
+        cases_router,
         engine_router,
         agent_socket_router,
         visitor_socket_router,
+        chat_widget_router,
+        email_router,
         *agent_web_routers(),
         admin_web_router,
     ):

@@ -15,6 +15,12 @@ attached to its case's email interaction still open), which also picks up any me
 crash left between the commit and the engine. The interaction's `external_ref` names the
 message, so that retry never queues the same message twice.
 
+With an `Outbox`, a message that opens a case is acknowledged (F-EM-3) when the mailbox
+has auto-acknowledgement on and autoreply.py agrees (no bounces, nothing automatic,
+none of our own mailboxes, a per-sender rate limit whose history this object keeps in
+memory): the acknowledgement is stored in the same transaction as the message, so it is
+written exactly once, and sent after the commit; a failed send stays stored as failed.
+
 `run` keeps one account's mailbox followed: IMAP IDLE when the server has it, polling
 every `poll_seconds` when not (or when IDLE fails), reconnecting with exponential backoff
 on errors, and waiting `login_retry_seconds` after a refused login (logged once per try,
@@ -24,8 +30,9 @@ never a tight loop against a server that will keep saying no).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,10 +40,14 @@ from typing import Any
 import structlog
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.email_channel import store
-from parley.email_channel.attachments import store_attachments
+from parley.email_channel.acknowledgement import add_acknowledgement
+from parley.email_channel.attachments import inline_image_ref, store_attachments
+from parley.email_channel.autoreply import AckHistory, AckPolicy, decide_acknowledgement
 from parley.email_channel.imap import ImapEndpoint, ImapError, ImapLoginFailed, ImapSession
+from parley.email_channel.outbound import Outbox
 from parley.email_channel.parsing import (
     DEFAULT_MAX_ATTACHMENT_BYTES,
     GENERATED_ID_DOMAIN,
@@ -46,12 +57,15 @@ from parley.email_channel.parsing import (
 )
 from parley.email_channel.sanitize import sanitize_html
 from parley.email_channel.threads import case_numbers_in, strip_reply_prefixes, thread_message
+from parley.platform.cases import sla_due_at, sla_threshold
+from parley.platform.clock import Clock, SystemClock
 from parley.platform.config import Settings
-from parley.platform.db import Database
+from parley.platform.db import Database, after_commit, utcnow
 from parley.platform.engine import EnqueueRequest
 from parley.platform.errors import DomainError
 from parley.platform.models import (
     Case,
+    CasePriority,
     CaseStatus,
     Channel,
     Direction,
@@ -69,7 +83,8 @@ Enqueue = Callable[[EnqueueRequest], Awaitable[int]]
 FaultHook = Callable[[str, int], None]
 
 _MAX_EXTERNAL_ID = 500  # Message.external_id
-_REOPENED_BY_REPLY = (CaseStatus.RESOLVED, CaseStatus.CLOSED)
+# The customer wrote: a case waiting for them, or done, has work again.
+_REOPENED_BY_REPLY = (CaseStatus.PENDING, CaseStatus.RESOLVED, CaseStatus.CLOSED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,13 +119,24 @@ class MailboxIngest:
         settings: Settings,
         enqueue: Enqueue,
         policy: IngestPolicy | None = None,
+        *,
+        outbox: Outbox | None = None,
+        clock: Clock | None = None,
+        ack_policy: AckPolicy | None = None,
     ) -> None:
         self._database = database
         self._data_dir = Path(settings.data_dir)
         self._secrets = SecretBox(settings.resolved_secret_key())
+        self._language = settings.default_language
         self._enqueue = enqueue
+        self._outbox = outbox
+        self._clock = clock or SystemClock()
+        self._ack_policy = ack_policy or AckPolicy()
+        self._ack_history: dict[int, AckHistory] = {}
         self.policy = policy or IngestPolicy()
         self.fault_hook: FaultHook | None = None
+        # Per account, its queue's SLA threshold, read once a pass (not once a message).
+        self._sla_thresholds: dict[int, int | None] = {}
 
     # --- following a mailbox -------------------------------------------------------------
 
@@ -206,6 +232,7 @@ class MailboxIngest:
             account = await db.get_one(EmailAccount, account_id)
             folder_name, known_validity = account.imap_folder, account.uidvalidity
             last_uid = account.last_uid
+            self._sla_thresholds[account_id] = await sla_threshold(db, account.queue_id)
         folder = await session.select(folder_name)
         if folder.uidvalidity != known_validity:
             if known_validity is not None:
@@ -220,43 +247,71 @@ class MailboxIngest:
                 account.uidvalidity, account.last_uid = folder.uidvalidity, 0
             last_uid = 0
         stored = duplicates = 0
-        for uid in await session.uids_after(last_uid):
-            raw = await session.fetch(uid)
-            if raw is None:  # expunged since the search: nothing to keep
-                await self._advance(account_id, folder.uidvalidity, uid)
-                continue
-            if await self._store(account_id, folder.uidvalidity, uid, raw):
-                stored += 1
-            else:
-                duplicates += 1
+        uids = await session.uids_after(last_uid)
+        async with contextlib.aclosing(self._fetch_ahead(session, uids)) as fetched:
+            async for uid, prepared in fetched:
+                if prepared is None:  # expunged since the search: nothing to keep
+                    await self._advance(account_id, folder.uidvalidity, uid)
+                    continue
+                if await self._store(account_id, folder.uidvalidity, uid, prepared):
+                    stored += 1
+                else:
+                    duplicates += 1
         await self.queue_waiting()
         return IngestResult(stored, duplicates)
 
-    async def _store(self, account_id: int, uidvalidity: int, uid: int, raw: bytes) -> bool:
-        """Store one fetched message; False when it was already stored."""
-        prepared = await asyncio.to_thread(self._prepare, raw)
+    async def _fetch_ahead(
+        self, session: ImapSession, uids: list[int]
+    ) -> AsyncGenerator[tuple[int, _Prepared | None], None]:
+        """Each message fetched and prepared, in order (None: expunged since the search),
+        the next one already on its way while the caller stores this one: the server and
+        the parsing thread work while the database does. Preparing writes attachments
+        only, named by content, so one prepared and then dropped by a crash costs nothing."""
+
+        async def fetch(uid: int) -> _Prepared | None:
+            raw = await session.fetch(uid)
+            return None if raw is None else await asyncio.to_thread(self._prepare, raw)
+
+        pending = asyncio.ensure_future(fetch(uids[0])) if uids else None
+        try:
+            for index, uid in enumerate(uids):
+                assert pending is not None
+                prepared = await pending
+                following = uids[index + 1] if index + 1 < len(uids) else None
+                pending = None if following is None else asyncio.ensure_future(fetch(following))
+                yield uid, prepared
+        finally:
+            if pending is not None:
+                pending.cancel()
+                await asyncio.gather(pending, return_exceptions=True)
+
+    async def _store(
+        self, account_id: int, uidvalidity: int, uid: int, prepared: _Prepared
+    ) -> bool:
+        """Store one fetched and prepared message; False when it was already stored."""
         self._fault("parsed", uid)
         parsed = prepared.parsed
+        acknowledgement: int | None = None
         try:
             async with self._database.transaction() as db:
                 account = await db.get_one(EmailAccount, account_id, with_for_update=True)
                 if account.uidvalidity != uidvalidity or account.last_uid >= uid:
                     return False  # another worker got here first
                 account.last_uid = uid
-                duplicate = await db.scalar(
-                    select(Message.id).where(Message.external_id == prepared.external_id)
-                )
-                if duplicate is not None:
+                # One query finds both this message, if stored already, and the ones
+                # it replies to.
+                candidates = [prepared.external_id, parsed.in_reply_to or "", *parsed.references]
+                known = await store.stored_messages(db, filter(None, candidates))
+                if prepared.external_id in known:
                     log.info(
                         "email.duplicate",
                         account_id=account_id,
                         uid=uid,
                         message_id=prepared.external_id,
-                        stored_as=duplicate,
+                        stored_as=known[prepared.external_id][0],
                     )
                     return False
-                candidates = [prepared.external_id, parsed.in_reply_to or "", *parsed.references]
-                by_id = await store.cases_by_message_id(db, filter(None, candidates))
+                by_id = await store.cases_of(db, known)
                 by_number = await store.cases_by_number(db, case_numbers_in(parsed.subject))
                 decision = thread_message(
                     _WithId(parsed, prepared.external_id),
@@ -270,10 +325,15 @@ class MailboxIngest:
                     else None
                 )
                 if decision.case_id is None:
+                    opened_at = utcnow()
                     case = Case(
                         subject=strip_reply_prefixes(parsed.subject)[:500],
                         queue_id=account.queue_id,
                         contact_id=contact_id,
+                        created_at=opened_at,
+                        sla_due_at=sla_due_at(
+                            opened_at, self._sla_thresholds.get(account_id), CasePriority.NORMAL
+                        ),
                     )
                     db.add(case)
                     await db.flush()
@@ -284,7 +344,10 @@ class MailboxIngest:
                 message = Message(
                     kind=MessageKind.EMAIL,
                     direction=Direction.INBOUND,
-                    interaction_id=await store.open_email_interaction(db, case.id),
+                    # A case opened by this very message has no interaction yet.
+                    interaction_id=None
+                    if decision.case_id is None
+                    else await store.open_email_interaction(db, case.id),
                     case_id=case.id,
                     author_contact_id=contact_id,
                     external_id=prepared.external_id,
@@ -296,6 +359,8 @@ class MailboxIngest:
                 )
                 db.add(message)
                 await db.flush()
+                if decision.case_id is None:
+                    acknowledgement = await self._acknowledge(db, account, case, prepared, sender)
                 self._fault("stored", uid)
                 log.info(
                     "email.stored",
@@ -305,7 +370,6 @@ class MailboxIngest:
                     case_id=case.id,
                     thread=decision.reason.value,
                 )
-                return True
         except IntegrityError:
             # The same Message-ID was committed by another writer between our check and
             # our insert: it is stored, so only the bookmark moves.
@@ -317,12 +381,68 @@ class MailboxIngest:
                 raise
             await self._advance(account_id, uidvalidity, uid)
             return False
+        if acknowledgement is not None and self._outbox is not None:
+            await self._outbox.deliver(acknowledgement)  # a failure is stored, not raised
+        return True
+
+    async def _acknowledge(
+        self,
+        db: AsyncSession,
+        account: EmailAccount,
+        case: Case,
+        prepared: _Prepared,
+        sender: Address | None,
+    ) -> int | None:
+        """Store the acknowledgement of a message that opened `case`, if one is due."""
+        if self._outbox is None or not account.auto_ack_enabled:
+            return None
+        now = self._clock.now()
+        decision = decide_acknowledgement(
+            prepared.parsed,
+            own_addresses=await store.own_addresses(db),
+            history=self._ack_history.get(account.id, AckHistory()),
+            now=now,
+            policy=self._ack_policy,
+        )
+        if not decision.should_send or decision.recipient is None:
+            log.info(
+                "email.ack_skipped", account_id=account.id, case_id=case.id, reason=decision.reason
+            )
+            return None
+        ack = await add_acknowledgement(
+            db,
+            self._outbox,
+            account=account,
+            case=case,
+            parsed=prepared.parsed,
+            message_id=prepared.external_id,
+            recipient=decision.recipient,
+            contact_name=sender.name if sender else "",
+            language=self._language,
+        )
+        # Kept only once the transaction holding the acknowledgement commits.
+        history = decision.history
+
+        async def remember() -> None:
+            self._ack_history[account.id] = history
+
+        after_commit(db, remember)
+        return ack.id
 
     def _prepare(self, raw: bytes) -> _Prepared:
         """The CPU and disk work of one message (run in a thread)."""
         parsed = parse_message(raw, max_attachment_bytes=self.policy.max_attachment_bytes)
-        body_html = sanitize_html(parsed.html_body) if parsed.html_body else ""
         attachments = store_attachments(self._data_dir, parsed)
+        # Inline images keep a reference to their stored file (`cid:` means nothing
+        # once the message is taken apart); the thread view turns it into a URL.
+        by_cid = {
+            str(entry["content_id"]): inline_image_ref(str(entry["sha256"]))
+            for entry in attachments
+            if entry["content_id"] and entry["sha256"]
+        }
+        body_html = (
+            sanitize_html(parsed.html_body, resolve_cid=by_cid.get) if parsed.html_body else ""
+        )
         return _Prepared(parsed, _external_id(parsed), body_html, attachments)
 
     async def _advance(self, account_id: int, uidvalidity: int, uid: int) -> None:

@@ -1,8 +1,9 @@
-"""Queries of email ingestion: which cases hold given messages, contacts by address."""
+"""Queries of email ingestion: which cases hold given messages, contacts by address,
+our own addresses."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,6 +13,7 @@ from parley.platform.models import (
     Channel,
     Contact,
     ContactIdentity,
+    EmailAccount,
     Interaction,
     InteractionState,
     Message,
@@ -24,13 +26,29 @@ _OPEN_STATES = (InteractionState.QUEUED, InteractionState.OFFERED, InteractionSt
 async def cases_by_message_id(db: AsyncSession, message_ids: Iterable[str]) -> dict[str, int]:
     """Message-ID -> the case its message is in, for those already stored; merged cases
     answer the case they were merged into."""
+    return await cases_of(db, await stored_messages(db, message_ids))
+
+
+async def stored_messages(
+    db: AsyncSession, message_ids: Iterable[str]
+) -> dict[str, tuple[int, int | None]]:
+    """Message-ID -> (message id, case id) for those already stored."""
     wanted = list(dict.fromkeys(message_ids))
     if not wanted:
         return {}
     rows = await db.execute(
-        select(Message.external_id, Message.case_id).where(Message.external_id.in_(wanted))
+        select(Message.external_id, Message.id, Message.case_id).where(
+            Message.external_id.in_(wanted)
+        )
     )
-    found = {str(key): case_id for key, case_id in rows if case_id is not None}
+    return {str(key): (message_id, case_id) for key, message_id, case_id in rows}
+
+
+async def cases_of(
+    db: AsyncSession, stored: Mapping[str, tuple[int, int | None]]
+) -> dict[str, int]:
+    """`cases_by_message_id` of what `stored_messages` found."""
+    found = {key: case_id for key, (_, case_id) in stored.items() if case_id is not None}
     merged = await _merge_targets(db, found.values())
     return {key: merged.get(case_id, case_id) for key, case_id in found.items()}
 
@@ -93,3 +111,12 @@ async def open_email_interaction(db: AsyncSession, case_id: int) -> int | None:
 async def interaction_by_ref(db: AsyncSession, external_ref: str) -> int | None:
     found = await db.scalar(select(Interaction.id).where(Interaction.external_ref == external_ref))
     return None if found is None else int(found)
+
+
+async def own_addresses(db: AsyncSession) -> set[str]:
+    """Every address our mailboxes send or receive as, lower-cased: mail from one of them
+    is never acknowledged (a loop between two of our own mailboxes)."""
+    rows = await db.execute(
+        select(EmailAccount.from_address, EmailAccount.imap_username, EmailAccount.smtp_username)
+    )
+    return {value.strip().lower() for row in rows for value in row if value and "@" in value}

@@ -5,13 +5,18 @@ A widget's `public_key` goes into the embed snippet, so it is chosen by Parley w
 widget is created, never sent. `allowed_origins` are exact origins (scheme, host and
 port as a browser sends them in `Origin`, e.g. `https://shop.example`): the visitor
 websocket refuses pages from any other site.
+
+The look (F-CH-1) is configured here too: texts (blank means the default in the visitor's
+language), `#rrggbb` colours, the corner and offsets, the operator shown, and page URL
+rules (`*` is any run of characters) for where the widget shows. The embed snippet is
+`GET /api/chat-widgets/{id}/snippet`, served by the chat channel beside the script.
 """
 
 from __future__ import annotations
 
 import secrets
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter
@@ -41,12 +46,52 @@ Origin = Annotated[
 ]
 
 
+def _is_photo_url(value: str) -> str:
+    parts = urlsplit(value)
+    if value and (parts.scheme not in {"http", "https"} or not parts.hostname):
+        raise ValueError("A photo is an http:// or https:// address.")
+    return value
+
+
+def _is_plain_text(value: str) -> str:
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        raise ValueError("Control characters are not allowed.")
+    return value
+
+
+Color = Annotated[str, Field(pattern=r"^#[0-9a-fA-F]{6}$", examples=["#1f6feb"])]
+Offset = Annotated[int, Field(ge=0, le=500, description="Pixels from the corner.")]
+ShortText = Annotated[str, Field(max_length=60), AfterValidator(_is_plain_text)]
+Title = Annotated[str, Field(max_length=100), AfterValidator(_is_plain_text)]
+PhotoUrl = Annotated[str, Field(max_length=2048), AfterValidator(_is_photo_url)]
+UrlRule = Annotated[
+    str,
+    Field(
+        min_length=1, max_length=2048, pattern=r"^\S+$", examples=["https://shop.example/help/*"]
+    ),
+]
+UrlRules = Annotated[list[UrlRule], Field(max_length=50)]
+
+
 class ChatWidgetCreate(Input):
     name: Name
     queue_id: int = Field(description="The queue its chats wait in.")
     allowed_origins: list[Origin] = Field(default_factory=list, max_length=50)
     greeting: str = Field("", max_length=2000)
     is_active: bool = True
+    button_text: ShortText = Field("", description="Blank: the default in the visitor's language.")
+    window_title: Title = Field("", description="Blank: the default in the visitor's language.")
+    accent_color: Color = "#1f6feb"
+    accent_text_color: Color = "#ffffff"
+    position: Literal["bottom-right", "bottom-left"] = "bottom-right"
+    offset_x: Offset = 20
+    offset_y: Offset = 20
+    operator_name: Title = ""
+    operator_photo_url: PhotoUrl = ""
+    show_on: UrlRules = Field(
+        default_factory=list, description="Page URL rules (`*` is any text); empty: every page."
+    )
+    hide_on: UrlRules = Field(default_factory=list, description="Page URL rules it never shows on.")
 
 
 class ChatWidgetOut(BaseModel):
@@ -57,6 +102,17 @@ class ChatWidgetOut(BaseModel):
     allowed_origins: list[str]
     greeting: str
     is_active: bool
+    button_text: str
+    window_title: str
+    accent_color: str
+    accent_text_color: str
+    position: str
+    offset_x: int
+    offset_y: int
+    operator_name: str
+    operator_photo_url: str
+    show_on: list[str]
+    hide_on: list[str]
     created_at: datetime
     updated_at: datetime
 
@@ -67,6 +123,9 @@ class ChatWidgetResource(Resource[ChatWidget]):
     ) -> dict[str, Any]:
         if "allowed_origins" in values:
             values["allowed_origins"] = list(dict.fromkeys(values["allowed_origins"]))
+        for rules in ("show_on", "hide_on"):
+            if rules in values:
+                values[rules] = list(dict.fromkeys(values[rules]))
         if row is None:
             values["public_key"] = new_public_key()
         return values

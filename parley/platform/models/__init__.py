@@ -14,7 +14,7 @@ from parley.platform.models.customers import (
     ContactIdentity,
 )
 from parley.platform.models.directory import AgentSkill, Role, Skill, Team, User
-from parley.platform.models.email import EmailAccount, TlsMode
+from parley.platform.models.email import EmailAccount, EmailDraft, EmailTemplate, TlsMode
 from parley.platform.models.interactions import (
     AgentStateLog,
     Channel,
@@ -53,6 +53,8 @@ __all__ = [
     "Direction",
     "Disposition",
     "EmailAccount",
+    "EmailDraft",
+    "EmailTemplate",
     "FollowUp",
     "Interaction",
     "InteractionState",

@@ -29,6 +29,21 @@ class ChatWidget(TimestampMixin, Base):
     allowed_origins: Mapped[list[str]] = mapped_column(default=list)
     greeting: Mapped[str] = mapped_column(Text, default="")
     is_active: Mapped[bool] = mapped_column(default=True)
+    # The look on the site. Blank texts are the defaults in the visitor's language;
+    # colours are `#rrggbb`; offsets are pixels from the corner of `position`.
+    button_text: Mapped[str] = mapped_column(String(60), default="")
+    window_title: Mapped[str] = mapped_column(String(100), default="")
+    accent_color: Mapped[str] = mapped_column(String(7), default="#1f6feb")
+    accent_text_color: Mapped[str] = mapped_column(String(7), default="#ffffff")
+    position: Mapped[str] = mapped_column(String(20), default="bottom-right")
+    offset_x: Mapped[int] = mapped_column(default=20)
+    offset_y: Mapped[int] = mapped_column(default=20)
+    operator_name: Mapped[str] = mapped_column(String(100), default="")
+    operator_photo_url: Mapped[str] = mapped_column(String(2048), default="")
+    # Page URL patterns (`*` is any run of characters): shown on pages matching one of
+    # `show_on` (every page when empty), unless one of `hide_on` matches.
+    show_on: Mapped[list[str]] = mapped_column(default=list)
+    hide_on: Mapped[list[str]] = mapped_column(default=list)
 
 
 class ChatVisitor(Base):

@@ -113,8 +113,15 @@ async def seed(api: Api, clients: dict[Role, httpx.AsyncClient]) -> dict[str, in
         "contact_id": await create(agent, "/api/contacts", {"name": "Jan"}),
         # The agent's personal reply: others see it as absent (404), never as forbidden.
         "quick_reply_id": await create(agent, "/api/quick-replies", {"title": "t", "body": "b"}),
+        # In the agent's queue, so agents may read and change it: a 404 cannot hide a 403.
+        "case_id": await create(agent, "/api/cases", {"subject": "s", "queue_id": queue_id}),
+        # Supervisors may read it and its snippet: a 404 cannot hide a 403.
+        "chat_widget_id": await create(
+            admin, "/api/chat-widgets", {"name": "S", "queue_id": queue_id}
+        ),
         # A token no caller here authenticates with, so revoking it spoils nothing.
         "token_id": await create(admin, "/api/tokens", {"name": "spare"}),
+        "email_template_id": await create(admin, "/api/email-templates", {"name": "Hello"}),
     }
 
 

@@ -1,0 +1,161 @@
+"""The site widget as a customer's page sees it (F-CH-1): the script tag that embeds it,
+where it shows (page URL rules), and the configuration `static/widget.js` reads at
+start: the look and every text, in the visitor's language.
+
+Pure: no I/O. `widget_api.py` serves the script and the configuration; admins set the
+look through the admin API (`parley.platform.admin_api.chat_widgets`).
+
+A URL rule is a pattern where `*` stands for any run of characters and everything else
+is literal, matched against the whole page URL (`https://shop.example/help/*`,
+`*/checkout*`). A widget shows on a page matching one of its `show_on` rules (on every
+page when there are none), unless one of its `hide_on` rules matches too.
+"""
+
+from __future__ import annotations
+
+import gettext
+import html
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+from pydantic import BaseModel
+
+SCRIPT_PATH = "/chat/widget.js"
+
+
+@lru_cache(maxsize=256)
+def _compiled(pattern: str) -> re.Pattern[str]:
+    return re.compile(".*".join(re.escape(part) for part in pattern.split("*")), re.DOTALL)
+
+
+def matches(pattern: str, url: str) -> bool:
+    """Whether `url` matches the rule `pattern` as a whole (`*` is any run of text)."""
+    return _compiled(pattern).fullmatch(url) is not None
+
+
+def is_shown_on(url: str, show_on: Sequence[str], hide_on: Sequence[str]) -> bool:
+    """Whether the widget appears on the page at `url` (see the module docstring)."""
+    if show_on and not any(matches(pattern, url) for pattern in show_on):
+        return False
+    return not any(matches(pattern, url) for pattern in hide_on)
+
+
+def snippet(parley_url: str, public_key: str) -> str:
+    """The one tag a site adds to its pages; `parley_url` is how browsers reach Parley
+    (`https://parley.example`)."""
+    src = parley_url.rstrip("/") + SCRIPT_PATH
+    return (
+        f'<script src="{html.escape(src)}" '
+        f'data-parley-widget="{html.escape(public_key)}" async></script>'
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Look:
+    """A widget's appearance as configured; blank texts mean "the default"."""
+
+    button_text: str
+    window_title: str
+    accent_color: str
+    accent_text_color: str
+    position: str
+    offset_x: int
+    offset_y: int
+    operator_name: str
+    operator_photo_url: str
+
+
+class LookOut(BaseModel):
+    position: str
+    offset_x: int
+    offset_y: int
+    accent_color: str
+    accent_text_color: str
+    operator_name: str
+    operator_photo_url: str
+
+
+class TextsOut(BaseModel):
+    """Every text the widget shows. The script holds no strings of its own, so the
+    catalogs stay the one place translations live."""
+
+    button: str
+    title: str
+    placeholder: str
+    send: str
+    typing: str
+    minimize: str
+    restore: str
+    close: str
+    sending: str
+    sent: str
+    read: str
+    not_sent: str
+    retry_hint: str
+    ended: str
+    reconnecting: str
+    unavailable: str
+    unread: str
+    error_bad_frame: str
+    error_frame_too_large: str
+    error_rate_limited: str
+    error_generic: str
+
+
+class WidgetConfigOut(BaseModel):
+    """What `GET /chat/widgets/{public_key}/config` answers an allowed page with."""
+
+    language: str
+    is_shown: bool
+    look: LookOut
+    texts: TextsOut
+
+
+def texts_for(look: Look, translations: gettext.NullTranslations) -> TextsOut:
+    """The widget's texts in one language: the configured button text and title, else
+    the defaults; everything else from the catalog."""
+    _ = translations.gettext
+    return TextsOut(
+        button=look.button_text or _("Chat with us"),
+        title=look.window_title or _("Questions? We are here to help"),
+        placeholder=_("Type your message…"),
+        send=_("Send"),
+        typing=_("Operator is typing…"),
+        minimize=_("Minimize"),
+        restore=_("Restore"),
+        close=_("Close"),
+        sending=_("Sending…"),
+        sent=_("Sent"),
+        read=_("Read"),
+        not_sent=_("Not sent"),
+        retry_hint=_("It will be sent when the connection is back."),
+        ended=_("The chat has ended. Write again to start a new one."),
+        reconnecting=_("Connection lost. Reconnecting…"),
+        unavailable=_("The chat is not available right now."),
+        unread=_("Unread messages"),
+        error_bad_frame=_("This message could not be sent."),
+        error_frame_too_large=_("This message is too long."),
+        error_rate_limited=_("Too many messages at once. Please wait a moment."),
+        error_generic=_("Something went wrong. Please try again."),
+    )
+
+
+def config_for(
+    look: Look, translations: gettext.NullTranslations, language: str, is_shown: bool
+) -> WidgetConfigOut:
+    return WidgetConfigOut(
+        language=language,
+        is_shown=is_shown,
+        look=LookOut(
+            position=look.position,
+            offset_x=look.offset_x,
+            offset_y=look.offset_y,
+            accent_color=look.accent_color,
+            accent_text_color=look.accent_text_color,
+            operator_name=look.operator_name,
+            operator_photo_url=look.operator_photo_url,
+        ),
+        texts=texts_for(look, translations),
+    )
