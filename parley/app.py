@@ -29,6 +29,10 @@ from parley.platform.runtime import Runtime
 from parley.platform.web.errors import install_error_handlers
 from parley.platform.web.health import record_metrics
 from parley.platform.web.health import router as health_router
+from parley.telephony.ami import AmiConnector
+from parley.telephony.api import router as calls_router
+from parley.telephony.control import CallControl
+from parley.telephony.voice import VoiceService, parse_ami_url
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -46,8 +50,27 @@ async def _security_headers(
     return response
 
 
+def add_voice(runtime: Runtime) -> CallControl | None:
+    """Voice is on when an AMI URL is configured and this process runs the engine."""
+    settings = runtime.settings
+    url = settings.ami_url.get_secret_value()
+    if not url or runtime.engine is None:
+        return None
+    voice = VoiceService(
+        runtime,
+        AmiConnector(parse_ami_url(url)),
+        agi_host=settings.fastagi_host,
+        agi_port=settings.fastagi_port,
+        ring_seconds=settings.voice_ring_seconds,
+    )
+    runtime.services.append(voice)
+    runtime.readiness["voice"] = voice.readiness
+    return CallControl(voice, settings.data_dir / "recordings")
+
+
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
     runtime = Runtime.from_settings(settings or get_settings(), clock=clock)
+    call_control = add_voice(runtime)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -64,6 +87,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         lifespan=lifespan,
     )
     app.state.runtime = runtime
+    app.state.call_control = call_control
     install_error_handlers(app)
     app.middleware("http")(record_metrics)
     app.middleware("http")(_security_headers)
@@ -76,6 +100,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         engine_router,
         agent_socket_router,
         visitor_socket_router,
+        calls_router,
         chat_widget_router,
         email_router,
         *agent_web_routers(),

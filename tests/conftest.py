@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -32,6 +31,10 @@ from parley.platform.db import Base, create_database
 from parley.platform.db.migrate import upgrade
 from parley.platform.engine import Engine
 from parley.platform.models import AuditLog, Role, User
+from parley.telephony.pbx import free_port
+
+# Asterisk for the voice and browser tests: fixtures `asterisk`, `pbx`, `agi_port`.
+pytest_plugins = ["tests.pbx_fixtures"]
 
 POSTGRES_URL = os.environ.get("PARLEY_TEST_DATABASE_URL", "")
 PASSWORD = "correct horse battery"
@@ -156,14 +159,6 @@ def let_time_pass(clock: ManualClock, engine: Engine, seconds: float) -> None:
         seconds -= step
         for view in engine.agents():
             engine.heartbeat(int(view.agent_id))
-
-
-def free_port() -> int:
-    """A TCP port on the loopback that nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @asynccontextmanager

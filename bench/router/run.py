@@ -37,6 +37,7 @@ import resource
 import sys
 import time
 import tracemalloc
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -175,7 +176,8 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def percentile(sorted_values: list[int], fraction: float) -> int:
+def percentile(sorted_values: Sequence[float], fraction: float) -> float:
+    """The value at `fraction` of the way through `sorted_values` (0 when empty)."""
     if not sorted_values:
         return 0
     return sorted_values[min(len(sorted_values) - 1, int(fraction * len(sorted_values)))]

@@ -168,14 +168,16 @@ class AmiConnector:
             finally:
                 self._waiters.discard(waiter)
 
-    async def send(self, action: Mapping[str, str]) -> Any:
+    async def send(self, action: Mapping[str, str], *, only_response: bool = False) -> Any:
         """Send one action and return its response (a list for actions answered with an
-        event list). Raises AmiUnavailable when not ready, ActionFailed on an error
-        response, TimeoutError when Asterisk does not answer within `action_timeout`."""
+        event list). `only_response` returns at Asterisk's first answer, for an async
+        Originate whose OriginateResponse may come only after a phone rang for a while.
+        Raises AmiUnavailable when not ready, ActionFailed on an error response,
+        TimeoutError when Asterisk does not answer within `action_timeout`."""
         session = self._session
         if session is None or not self.is_ready:
             raise AmiUnavailable(self.not_ready_reason or "not connected")
-        return await self._send(session, action)
+        return await self._send(session, action, as_list=False if only_response else None)
 
     # --- the connection's life -----------------------------------------------------------
 
@@ -292,11 +294,17 @@ class AmiConnector:
             except AmiUnavailable:
                 return "closed by Asterisk"
 
-    async def _send(self, session: _Session, action: Mapping[str, str]) -> Any:
+    async def _send(
+        self, session: _Session, action: Mapping[str, str], as_list: bool | None = None
+    ) -> Any:
         name = action.get("Action", "?")
+        # panoramisk reads an action's `Async` when its response ends "successfully
+        # queued" (PlayDTMF's does) and fails on the connection when it is missing.
+        payload = {"Async": "false", **action}
         try:
             async with asyncio.timeout(self.action_timeout):
-                response = await self._until_lost(session.send_action(dict(action)), name)
+                sent = session.send_action(payload, as_list=as_list)
+                response = await self._until_lost(sent, name)
         except TimeoutError:
             raise TimeoutError(f"no answer to {name} within {self.action_timeout} s") from None
         first = response[0] if isinstance(response, list) else response

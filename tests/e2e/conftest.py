@@ -13,6 +13,7 @@ import contextlib
 import os
 import shutil
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -266,17 +267,30 @@ class Parley:
             return row
 
 
-@pytest.fixture
-async def parley(tmp_path: Path) -> AsyncIterator[Parley]:
-    settings = Settings(
+def e2e_settings(tmp_path: Path, **overrides: Any) -> Settings:
+    return Settings(
         data_dir=tmp_path / "data",
         secret_key="test-secret-key-not-for-production",  # type: ignore[arg-type]
         argon2_time_cost=1,
         argon2_memory_kib=8 * 1024,
         log_json=False,
         _env_file=None,  # type: ignore[call-arg]
+        **overrides,
     )
+
+
+@pytest.fixture
+async def parley(tmp_path: Path) -> AsyncIterator[Parley]:
+    settings = e2e_settings(tmp_path)
     seeded = await _seed(settings)
+    async with serve_parley(settings, seeded) as served_parley:
+        yield served_parley
+
+
+@asynccontextmanager
+async def serve_parley(settings: Settings, seeded: Seeded) -> AsyncIterator[Parley]:
+    """The application on a real server, behind the cuttable proxy, with the
+    supervisor's client signed in."""
     app = create_app(settings)
     async with (
         served(app) as port,

@@ -1,17 +1,25 @@
 """The admin REST API: lists with paging, filters, sort and search, and audited
 create/read/update/delete, for users and their skills, teams, skills, queues,
-schedules, reason codes, dispositions, quick replies, contacts and chat widgets.
+schedules, reason codes, dispositions, quick replies, contacts, chat widgets, voice
+numbers and blocked callers.
 
 `resources.py` is the one generic mechanism; each other module declares a group of
 nouns with their schemas and rules: `directory` (people), `routing` (routing
-configuration), `contacts`, `quick_replies`, `chat_widgets`.
+configuration), `contacts`, `quick_replies`, `chat_widgets`, `voice`.
 """
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
-from parley.platform.admin_api import chat_widgets, contacts, directory, quick_replies, routing
+from parley.platform.admin_api import (
+    chat_widgets,
+    contacts,
+    directory,
+    quick_replies,
+    routing,
+    voice,
+)
 
 
 def routers() -> list[APIRouter]:
@@ -21,4 +29,5 @@ def routers() -> list[APIRouter]:
         *quick_replies.routers(),
         *contacts.routers(),
         *chat_widgets.routers(),
+        *voice.routers(),
     ]

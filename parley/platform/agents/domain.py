@@ -220,6 +220,16 @@ class InteractionEnded:
 
 
 @dataclass(frozen=True, slots=True)
+class OutboundStarted:
+    """The agent starts work of their own (a call they dial): it is in their hands at
+    once, with no offer. From not-ready they come back to that not-ready afterwards."""
+
+    agent_id: str
+    interaction_id: str
+    channel: str
+
+
+@dataclass(frozen=True, slots=True)
 class InteractionMissed:
     """Work the agent accepted never reached them: their phone did not answer, was busy
     or unreachable. It leaves their hands with no wrap-up and counts as a miss."""
@@ -279,6 +289,7 @@ AgentEvent = (
     | OfferCancelled
     | InteractionEnded
     | InteractionMissed
+    | OutboundStarted
     | WrapUpDone
     | TimerFired
     | ForceState
@@ -333,6 +344,8 @@ def next_state(agent: AgentView, event: AgentEvent, now: datetime) -> Transition
             return _end_interaction(agent, now, event)
         case InteractionMissed():
             return _miss_interaction(agent, now, event)
+        case OutboundStarted():
+            return _start_outbound(agent, now, event)
         case WrapUpDone():
             if agent.state is not AgentState.WRAP_UP:
                 raise _refuse(agent, event, "the agent is not in wrap-up")
@@ -543,6 +556,29 @@ def _end_interaction(agent: AgentView, now: datetime, event: InteractionEnded) -
     if event.wrap_up_seconds > 0:
         return _enter(left, now, AgentState.WRAP_UP, wrap_up_seconds=event.wrap_up_seconds)
     return _settle(left, now)
+
+
+_DIALS_OUT = frozenset({AgentState.READY, AgentState.BUSY, AgentState.NOT_READY})
+
+
+def _start_outbound(agent: AgentView, now: datetime, event: OutboundStarted) -> Transition:
+    if agent.state not in _DIALS_OUT:
+        why = {
+            AgentState.RESERVED: "an offer is ringing: accept or reject it first",
+            AgentState.WRAP_UP: "finish the wrap-up first",
+        }.get(agent.state, "the agent is not logged in")
+        raise _refuse(agent, event, why)
+    if any(i.interaction_id == event.interaction_id for i in agent.interactions):
+        raise _refuse(agent, event, f"interaction {event.interaction_id} is already in hand")
+    working = replace(
+        agent,
+        interactions=(*agent.interactions, ActiveInteraction(event.interaction_id, event.channel)),
+    )
+    if agent.state is AgentState.BUSY:
+        return Transition(working)
+    if agent.state is AgentState.NOT_READY and agent.pending_not_ready is None:
+        working = replace(working, pending_not_ready=agent.reason)
+    return _enter(working, now, AgentState.BUSY)
 
 
 def _miss_interaction(agent: AgentView, now: datetime, event: InteractionMissed) -> Transition:

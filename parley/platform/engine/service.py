@@ -45,6 +45,7 @@ from parley.platform.agents import (
     OfferCreated,
     OfferExpired,
     OfferRejected,
+    OutboundStarted,
     PresenceLost,
     RequestNotReady,
     RequestReady,
@@ -753,13 +754,18 @@ class Engine:
         moves on to wrap-up or to the next work."""
         await self._execute(self._complete, interaction_id)
 
-    async def _complete(
-        self, db: AsyncSession, pending: _Pending, now: datetime, interaction_id: int
-    ) -> None:
+    @staticmethod
+    async def _in_progress(db: AsyncSession, interaction_id: int) -> tuple[Interaction, str]:
+        """The interaction an agent has in hand, and that agent; Conflict otherwise."""
         interaction = await db.get_one(Interaction, interaction_id)
         if interaction.state is not InteractionState.ACTIVE or interaction.agent_id is None:
             raise Conflict("not_active", f"Interaction {interaction_id} is not in progress.")
-        agent_id = str(interaction.agent_id)
+        return interaction, str(interaction.agent_id)
+
+    async def _complete(
+        self, db: AsyncSession, pending: _Pending, now: datetime, interaction_id: int
+    ) -> None:
+        interaction, agent_id = await self._in_progress(db, interaction_id)
         interaction.state = InteractionState.WRAP_UP
         interaction.ended_at = now
         self._router_forget(interaction_id, now)
@@ -785,6 +791,56 @@ class Engine:
         if transition.agent.state is not AgentState.WRAP_UP:
             await self._finish_wrap_up(db, agent_id)
 
+    async def start_outbound(self, agent_id: int, request: EnqueueRequest) -> int:
+        """Work the agent starts themselves (a call they dial): an interaction in their
+        hands at once, routed to nobody. Refused (Conflict) while they are offline, an
+        offer rings, they wrap up, or the channel is full for them (already on a call)."""
+        return int(await self._execute(self._start_outbound, agent_id, request))
+
+    async def _start_outbound(
+        self,
+        db: AsyncSession,
+        pending: _Pending,
+        now: datetime,
+        agent_id: int,
+        request: EnqueueRequest,
+    ) -> int:
+        key = self._require_agent(agent_id)
+        if request.queue_id and request.queue_id not in self._queues:
+            raise NotFound("Queue", request.queue_id)
+        channel = request.channel.value
+        view = self._agents[key]
+        in_hand = sum(1 for i in view.interactions if i.channel == channel)
+        capacity = self._profiles[key].capacity.get(channel, 0)
+        if in_hand >= max(capacity, 1):
+            raise Conflict("channel_full", f"Agent {agent_id} has no room on {channel}.")
+        interaction = Interaction(
+            channel=request.channel,
+            direction=Direction.OUTBOUND,
+            state=InteractionState.ACTIVE,
+            queue_id=request.queue_id or None,
+            agent_id=agent_id,
+            contact_id=request.contact_id,
+            case_id=request.case_id,
+            priority=request.priority or 0,
+            external_ref=request.external_ref,
+            attributes=dict(request.attributes),
+            created_at=now,
+            answered_at=now,
+        )
+        db.add(interaction)
+        await db.flush()
+        await self._apply(db, pending, now, OutboundStarted(key, str(interaction.id), channel))
+        pending.emit(
+            "interaction.assigned",
+            interaction_id=interaction.id,
+            agent_id=agent_id,
+            channel=channel,
+            queue_id=interaction.queue_id,
+            direction=Direction.OUTBOUND.value,
+        )
+        return interaction.id
+
     async def unanswered(self, interaction_id: int) -> None:
         """The agent accepted but the work never reached them (their phone did not
         answer, was busy or unreachable): it goes back to its queue keeping its age, is
@@ -795,10 +851,7 @@ class Engine:
     async def _unanswered(
         self, db: AsyncSession, pending: _Pending, now: datetime, interaction_id: int
     ) -> None:
-        interaction = await db.get_one(Interaction, interaction_id)
-        if interaction.state is not InteractionState.ACTIVE or interaction.agent_id is None:
-            raise Conflict("not_active", f"Interaction {interaction_id} is not in progress.")
-        agent_id = str(interaction.agent_id)
+        _interaction, agent_id = await self._in_progress(db, interaction_id)
         pending.emit(
             "interaction.unanswered", interaction_id=interaction_id, agent_id=int(agent_id)
         )

@@ -36,12 +36,14 @@ from parley.platform.models.routing import (
     Schedule,
 )
 from parley.platform.models.security import ApiToken, AuditLog, LoginAttempt, UserSession
+from parley.platform.models.voice import BlockedCaller, IvrMenu, VoiceNumber
 
 __all__ = [
     "AgentSkill",
     "AgentStateLog",
     "ApiToken",
     "AuditLog",
+    "BlockedCaller",
     "Case",
     "CasePriority",
     "CaseStatus",
@@ -58,6 +60,7 @@ __all__ = [
     "FollowUp",
     "Interaction",
     "InteractionState",
+    "IvrMenu",
     "LoginAttempt",
     "Message",
     "MessageKind",
@@ -75,4 +78,5 @@ __all__ = [
     "TlsMode",
     "User",
     "UserSession",
+    "VoiceNumber",
 ]

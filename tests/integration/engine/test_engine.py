@@ -261,6 +261,41 @@ async def test_a_call_the_agents_phone_did_not_answer_goes_back_to_the_queue_for
         await world.engine.unanswered(interaction_id)
 
 
+async def test_a_call_the_agent_dials_is_theirs_at_once_and_blocks_inbound_calls(
+    world: World,
+) -> None:
+    anna, boris = world.agents[:2]
+    await _ready(world, anna)
+    world.advance(5)
+    await _ready(world, boris)
+    outbound = await world.engine.start_outbound(
+        anna,
+        EnqueueRequest(
+            channel=Channel.VOICE, queue_id=world.queue_id, attributes={"number": "+4822"}
+        ),
+    )
+    view = world.engine.agent(anna)
+    assert view is not None and view.state is AgentState.BUSY
+    with pytest.raises(Conflict, match="no room"):
+        await world.engine.start_outbound(
+            anna, EnqueueRequest(channel=Channel.VOICE, queue_id=world.queue_id)
+        )
+    # anna idled longest, but she is on the phone: the inbound call goes to boris.
+    await world.engine.enqueue(EnqueueRequest(channel=Channel.VOICE, queue_id=world.queue_id))
+    _offer_for(world, boris)
+    assert world.engine.ringing_offers(anna) == []
+    async with world.database.sessions() as db:
+        row = await db.get_one(Interaction, outbound)
+    assert (row.state, row.agent_id, row.direction.value) == (
+        InteractionState.ACTIVE,
+        anna,
+        "outbound",
+    )
+    await world.engine.complete(outbound)
+    view = world.engine.agent(anna)
+    assert view is not None and view.state is AgentState.WRAP_UP
+
+
 async def test_three_missed_offers_put_the_agent_in_not_ready_missed(world: World) -> None:
     anna = world.agents[0]
     await _ready(world, anna)

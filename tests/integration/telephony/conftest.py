@@ -1,185 +1,166 @@
-"""A real Asterisk for the voice tests: the one `asterisk/install.sh` builds, run with
-Parley's configuration rendered into a temporary directory, AMI and SIP on free ports.
-
-The fixture waits for AMI to answer and Asterisk to report `FullyBooted` with a plain
-socket of its own, so it does not lean on the connector the tests are about. A test can
-stop, kill and start the instance again on the same ports and directories.
+"""Parley's voice service on a real Asterisk (the `pbx` fixture, tests/pbx_fixtures.py):
+`center` runs the engine and the voice service on SQLite with a queue on a dialled
+number, with helpers to log agents in, place customers' calls and wait.
 """
 
 from __future__ import annotations
 
-import math
-import os
-import secrets
+import asyncio
 import shutil
-import signal
-import socket
-import subprocess
-import tempfile
-import time
-from array import array
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from parley.telephony.ami import AmiEndpoint
-from parley.telephony.asterisk_config import (
-    AmiAccount,
-    AsteriskConfig,
-    AsteriskDirs,
-    SipPhone,
-    SipTrunk,
-    render,
-)
+from parley.platform.bus import Event
+from parley.platform.config import Settings
+from parley.platform.engine import Engine
+from parley.platform.models import BlockedCaller, Interaction, Queue, Role, User, VoiceNumber
+from parley.platform.runtime import Runtime
+from parley.telephony.ami import AmiConnector
+from parley.telephony.control import CallControl
+from parley.telephony.pbx import Asterisk
+from parley.telephony.voice import VoiceService
+from tests.pbx_fixtures import ANSWERS, NEVER_ANSWERS, until
 
-PREFIX = Path(os.environ.get("PARLEY_ASTERISK_PREFIX", "/opt/parley-asterisk"))
-BINARY = PREFIX / "sbin" / "asterisk"
-BOOT_TIMEOUT = 30.0
-
-
-def free_port(kind: socket.SocketKind = socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+__all__ = ["ANSWERS", "NEVER_ANSWERS", "Center", "until"]
 
 
-def write_hold_tone(path: Path, seconds: float = 2.0) -> None:
-    """A quiet 440 Hz tone as 8 kHz signed linear, so music on hold has a file to play
-    without a sound pack."""
-    rate = 8000
-    samples = array(
-        "h",
-        (int(3000 * math.sin(2 * math.pi * 440 * n / rate)) for n in range(int(rate * seconds))),
-    )
-    path.write_bytes(samples.tobytes())
-
-
-def _tail(path: Path, lines: int = 30) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except FileNotFoundError:
-        return f"({path.name} was not written)"
-
-
-class Asterisk:
-    """One Asterisk process, started and stopped by the test."""
-
-    def __init__(self, binary: Path, config: AsteriskConfig) -> None:
-        self.binary = binary
-        self.config = config
-        self.process: subprocess.Popen[bytes] | None = None
-        self.console_log = config.dirs.log / "console.log"
+@dataclass
+class Center:
+    asterisk: Asterisk
+    runtime: Runtime
+    voice: VoiceService
+    control: CallControl
+    queue_id: int
+    events: list[Event]
 
     @property
-    def endpoint(self) -> AmiEndpoint:
-        ami = self.config.ami
-        return AmiEndpoint(ami.host, ami.port, ami.username, ami.secret)
+    def engine(self) -> Engine:
+        return self.runtime.require_engine()
 
-    def start(self) -> None:
-        """Start Asterisk in the foreground (no console) and wait until it has booted."""
-        assert self.process is None, "already running"
-        with self.console_log.open("ab") as console:
-            self.process = subprocess.Popen(
-                [str(self.binary), "-f", "-n", "-C", str(self.config.dirs.asterisk_conf)],
-                stdin=subprocess.DEVNULL,
-                stdout=console,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
+    @property
+    def ami(self) -> AmiConnector:
+        return self.voice.connector
+
+    async def agent(self, name: str, device: str) -> int:
+        async with self.runtime.database.transaction() as db:
+            user = User(
+                username=name,
+                display_name=name.title(),
+                password_hash="x",
+                role=Role.AGENT,
+                device=device,
+                capacity={"voice": 1, "callback": 1},
             )
-        try:
-            self._wait_fully_booted(time.monotonic() + BOOT_TIMEOUT)
-        except BaseException:
-            self.kill()
-            raise
+            db.add(user)
+            await db.flush()
+            agent_id = user.id
+        await self.engine.login(agent_id)
+        await self.engine.request_ready(agent_id)
+        return agent_id
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Shut down as an operator would (SIGTERM); kill it if it does not exit."""
-        process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout)
-
-    def kill(self) -> None:
-        """End it with no goodbye: no Hangup events, no Shutdown, sockets just close."""
-        process, self.process = self.process, None
-        if process is not None and process.poll() is None:
-            process.kill()
-            process.wait(10)
-
-    def logs(self) -> str:
-        return (
-            f"--- last lines of messages.log\n{_tail(self.config.dirs.messages_log)}\n"
-            f"--- last lines of console output\n{_tail(self.console_log)}"
+    async def call(
+        self,
+        caller: str = "+48221234567",
+        dialled: str = "100",
+        *,
+        talks: bool = False,
+        presses_2: bool = False,
+    ) -> None:
+        """A customer calls `dialled`: the ;2 half of a Local channel runs parley-inbound,
+        the ;1 half (the customer) waits on the line, plays a tone when `talks`, or
+        presses 2 after a moment (in a menu)."""
+        script = "talker" if talks else "press2" if presses_2 else None
+        customer = (
+            {"Context": "parley-test-phones", "Exten": script, "Priority": "1"}
+            if script
+            else {"Application": "Wait", "Data": "120"}
+        )
+        await self.ami.send(
+            {
+                "Action": "Originate",
+                "Channel": f"Local/{dialled}@parley-inbound",
+                "CallerID": f"Customer <{caller}>",
+                "Async": "true",
+                **customer,
+            }
         )
 
-    def _wait_fully_booted(self, deadline: float) -> None:
-        ami = self.config.ami
-        login = (
-            f"Action: Login\r\nUsername: {ami.username}\r\nSecret: {ami.secret}\r\n"
-            "Events: system\r\n\r\n"
-        ).encode()
-        last_error = "AMI never answered"
-        while time.monotonic() < deadline:
-            assert self.process is not None
-            if self.process.poll() is not None:
-                pytest.fail(f"Asterisk exited with {self.process.returncode}\n{self.logs()}")
-            try:
-                with socket.create_connection((ami.host, ami.port), timeout=1) as sock:
-                    sock.settimeout(max(0.1, deadline - time.monotonic()))
-                    sock.sendall(login)
-                    received = b""
-                    while b"Event: FullyBooted" not in received:
-                        chunk = sock.recv(4096)
-                        if not chunk:
-                            raise ConnectionError(f"AMI closed the connection: {received!r}")
-                        received += chunk
-                    sock.sendall(b"Action: Logoff\r\n\r\n")
-                    return
-            except OSError as exc:
-                last_error = f"{type(exc).__name__}: {exc}"
-                time.sleep(0.1)
-        pytest.fail(
-            f"Asterisk not FullyBooted within {BOOT_TIMEOUT} s ({last_error})\n{self.logs()}"
-        )
+    async def connected(self, agent_id: int, **call: object) -> int:
+        """A call answered by `agent_id`'s device; its interaction id."""
+        await self.call(**call)  # type: ignore[arg-type]
+        interaction_id = await self.engine.accept(agent_id, await self.offer_for(agent_id))
+        await until(lambda: self.phase(interaction_id) == "talking")
+        return interaction_id
 
+    def phase(self, interaction_id: int) -> str | None:
+        tracked = self.voice.call_of(interaction_id)
+        return tracked[1] if tracked else None
 
-@pytest.fixture(scope="session")
-def asterisk_binary() -> Path:
-    if not os.access(BINARY, os.X_OK):
-        pytest.skip(f"Asterisk is not installed in {PREFIX}: run asterisk/install.sh (as root)")
-    return BINARY
+    async def offer_for(self, agent_id: int) -> str:
+        await until(lambda: bool(self.engine.ringing_offers(agent_id)))
+        (offer,) = self.engine.ringing_offers(agent_id)
+        return str(offer.offer_id)
+
+    def customer(self, dialled: str = "100") -> str:
+        """The customer's end of the call to `dialled`."""
+        (channel,) = [
+            c
+            for c in self.ami.calls.find(f"Local/{dialled}@parley-inbound-")
+            if c.name.endswith(";1")
+        ]
+        return channel.name
+
+    async def interaction(self, interaction_id: int) -> Interaction:
+        async with self.runtime.database.sessions() as db:
+            return await db.get_one(Interaction, interaction_id)
+
+    def published(self, type_: str) -> list[dict[str, object]]:
+        return [event.payload for event in self.events if event.type == type_]
 
 
 @pytest.fixture
-def asterisk_config(tmp_path: Path) -> Iterator[AsteriskConfig]:
-    # The control socket lives in the run directory, and Unix socket paths are short.
-    run_dir = Path(tempfile.mkdtemp(prefix="parley-ast-"))
-    config = AsteriskConfig(
-        dirs=AsteriskDirs(base=tmp_path / "asterisk", run=run_dir),
-        ami=AmiAccount(port=free_port(), username="parley", secret=secrets.token_hex(16)),
-        sip_port=free_port(socket.SOCK_DGRAM),
-        prefix=PREFIX,
-        phones=(SipPhone("agent-1001", secrets.token_hex(8)),),
-        trunk=SipTrunk("carrier", "192.0.2.10"),  # TEST-NET-1: nothing is sent there
+async def center(
+    pbx: Asterisk, agi_port: int, tmp_path: Path, sqlite_template: Path
+) -> AsyncIterator[Center]:
+    database = tmp_path / "parley.sqlite3"
+    shutil.copy(sqlite_template, database)
+    settings = Settings(
+        data_dir=tmp_path,
+        database_url=f"sqlite+aiosqlite:///{database}",
+        roles=["engine"],
+        presence_timeout_seconds=3600,
+        argon2_time_cost=1,
+        argon2_memory_kib=8 * 1024,
+        default_phone_region="PL",
     )
-    yield config
-    shutil.rmtree(run_dir, ignore_errors=True)
+    runtime = Runtime.from_settings(settings)
+    connector = AmiConnector(pbx.endpoint, backoff_initial=0.1, backoff_max=0.5)
+    voice = VoiceService(runtime, connector, agi_port=agi_port, ring_seconds=2)
+    runtime.services.append(voice)
+    control = CallControl(voice, tmp_path / "recordings")
+    async with runtime.database.transaction() as db:
+        queue = Queue(name="Support", channels=["voice", "callback"], wrap_up_seconds=30)
+        db.add(queue)
+        await db.flush()
+        db.add(VoiceNumber(number="100", name="Hotline", queue_id=queue.id))
+        db.add(BlockedCaller(pattern="+4870*", reason="spam"))
+        queue_id = queue.id
+    await runtime.start()
+    events: list[Event] = []
+    subscription = runtime.bus.subscribe("*")
 
+    async def collect() -> None:
+        async with subscription:
+            async for event in subscription:
+                events.append(event)
 
-@pytest.fixture
-def asterisk(asterisk_binary: Path, asterisk_config: AsteriskConfig) -> Iterator[Asterisk]:
-    """A booted Asterisk with Parley's configuration, stopped after the test."""
-    render(asterisk_config)
-    write_hold_tone(asterisk_config.dirs.moh / "parley-hold.sln")
-    instance = Asterisk(asterisk_binary, asterisk_config)
-    instance.start()
+    collector = asyncio.create_task(collect())
+    await until(lambda: voice.readiness() is None)
     try:
-        yield instance
+        yield Center(pbx, runtime, voice, control, queue_id, events)
     finally:
-        instance.stop()
+        collector.cancel()
+        await runtime.stop()

@@ -15,7 +15,7 @@ from structlog.testing import capture_logs
 
 from parley.telephony.ami import ActionFailed, AmiConnector, AmiEndpoint, AmiUnavailable
 from parley.telephony.calls import CallChange, Channel, ChannelChange
-from tests.integration.telephony.conftest import Asterisk, free_port
+from parley.telephony.pbx import Asterisk, free_port
 
 MakeConnector = Callable[..., Awaitable[AmiConnector]]
 HOLD = "parley-hold"

@@ -30,6 +30,7 @@ from parley.platform.agents import (
     OfferCreated,
     OfferExpired,
     OfferRejected,
+    OutboundStarted,
     PresenceLost,
     RequestNotReady,
     RequestReady,
@@ -292,6 +293,36 @@ def test_a_missed_call_keeps_the_agents_own_pending_not_ready() -> None:
 def test_missing_work_not_in_hand_is_refused() -> None:
     with pytest.raises(InvalidTransition):
         next_state(busy("o1"), InteractionMissed(A, "i-other"), at(40))
+
+
+def test_a_call_the_agent_dials_makes_them_busy_with_no_offer() -> None:
+    transition = next_state(ready(), OutboundStarted(A, "i-out", "voice"), at(5))
+
+    assert transition.agent.state is AgentState.BUSY
+    assert transition.agent.interactions == (ActiveInteraction("i-out", "voice"),)
+    ended = next_state(transition.agent, InteractionEnded(A, "i-out"), at(65))
+    assert ended.agent.state is AgentState.READY
+
+
+def test_dialling_out_from_not_ready_comes_back_to_that_not_ready() -> None:
+    agent = run(ready(), (1, RequestNotReady(A, "training")))
+
+    busy_now = next_state(agent, OutboundStarted(A, "i-out", "voice"), at(5)).agent
+    after = next_state(busy_now, InteractionEnded(A, "i-out"), at(65)).agent
+
+    assert busy_now.state is AgentState.BUSY
+    assert (after.state, after.reason) == (AgentState.NOT_READY, "training")
+
+
+@pytest.mark.parametrize("why", ["offer is ringing", "wrap-up", "not logged in"])
+def test_dialling_out_is_refused_while_ringing_in_wrap_up_or_logged_out(why: str) -> None:
+    agent = {
+        "offer is ringing": run(ready(), (1, offered())),
+        "wrap-up": run(busy("o1"), (5, InteractionEnded(A, "i-o1", wrap_up_seconds=30))),
+        "not logged in": offline(),
+    }[why]
+    with pytest.raises(InvalidTransition):
+        next_state(agent, OutboundStarted(A, "i-out", "voice"), at(10))
 
 
 # --- several interactions, wrap-up -------------------------------------------------------

@@ -60,7 +60,15 @@ export class InfoPanel {
       h("h3", {}, contact.name || phones[0] || emails[0] || t("unknown_caller")),
       h("dl", { class: "facts" },
         contact.company ? [h("dt", {}, t("info.company")), h("dd", {}, contact.company)] : null,
-        phones.length ? [h("dt", {}, t("info.phones")), h("dd", {}, phones.join(", "))] : null,
+        phones.length ? [h("dt", {}, t("info.phones")), h("dd", {}, phones.map((phone) =>
+          // voice.js calls the number (click to call); the contact's id goes with it.
+          h("button", {
+            type: "button",
+            class: "link dial-number",
+            "data-number": phone,
+            "data-contact-id": String(contact.id),
+            title: t("call.dial_number", { number: phone }),
+          }, phone)))] : null,
         emails.length ? [h("dt", {}, t("info.emails")), h("dd", {}, emails.join(", "))] : null,
       ),
       contact.notes ? h("p", { class: "contact-notes" }, contact.notes) : null,

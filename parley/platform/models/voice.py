@@ -1,0 +1,64 @@
+"""Voice configuration: the numbers callers dial, the IVR menus they hear, and the
+callers Parley refuses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from parley.platform.db.base import Base, TimestampMixin
+
+
+class VoiceNumber(TimestampMixin, Base):
+    """A number callers dial (a DID, or an extension of a trunk) and the queue its calls
+    wait in (F-VO-1). The number is matched exactly as the trunk sends it, after
+    normalising to E.164 where it parses as a phone number."""
+
+    __tablename__ = "voice_numbers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(100), default="")
+    queue_id: Mapped[int] = mapped_column(ForeignKey("queues.id", ondelete="RESTRICT"), index=True)
+    # When set, callers hear this menu first; the queue is where a menu without a choice
+    # (or a number without a menu) sends them.
+    ivr_menu_id: Mapped[int | None] = mapped_column(
+        ForeignKey("ivr_menus.id", ondelete="SET NULL"), default=None, index=True
+    )
+    is_active: Mapped[bool] = mapped_column(default=True)
+
+
+class IvrMenu(TimestampMixin, Base):
+    """A voice menu (F-VO-1): a prompt, then the caller presses a key.
+
+    `options` is a list of `{"digit", "label", "action", "target_id"}`: `action` is
+    "queue" (target: a queue), "menu" (target: another menu) or "hangup". With no key
+    within `timeout_seconds` the prompt plays again, up to `attempts` times, and then
+    the caller goes to the dialled number's queue. `prompt` is a sound file (a path
+    without its extension, as Asterisk plays it); `prompt_text` says what it says.
+    """
+
+    __tablename__ = "ivr_menus"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    prompt: Mapped[str] = mapped_column(String(500), default="")
+    prompt_text: Mapped[str] = mapped_column(String(2000), default="")
+    timeout_seconds: Mapped[int] = mapped_column(default=5)
+    attempts: Mapped[int] = mapped_column(default=3)
+    options: Mapped[list[Any]] = mapped_column(default=list)
+    is_active: Mapped[bool] = mapped_column(default=True)
+
+
+class BlockedCaller(TimestampMixin, Base):
+    """A caller Parley hangs up on before queueing (F-VO-9): an exact E.164 number, or a
+    pattern where `*` stands for any digits (`+7495*`)."""
+
+    __tablename__ = "blocked_callers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    pattern: Mapped[str] = mapped_column(String(40), unique=True)
+    reason: Mapped[str] = mapped_column(String(200), default="")
+    is_active: Mapped[bool] = mapped_column(default=True)

@@ -1,0 +1,219 @@
+"""The agent's call control over REST (`/api/calls/{interaction_id}/...`, F-VO-3, -5)
+and a supervisor's listen / whisper / barge (F-VO-10).
+
+Only the agent the call is connected to, or a supervisor or admin, may control a call;
+only supervisors and admins may listen in. Every route answers 503 `voice_unavailable`
+where this process runs no voice service (no AMI URL, or not the engine role).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+
+from parley.platform.auth.principal import Principal
+from parley.platform.errors import DomainError, Forbidden, NotFound
+from parley.platform.models import Queue, User
+from parley.platform.web.deps import SUPERVISORS, AnyUser, DbDep, Supervisor
+from parley.telephony.control import CallControl, SpyMode, VoiceUnavailable
+
+router = APIRouter(prefix="/api/calls", tags=["voice"])
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class MuteIn(_Body):
+    muted: bool
+
+
+class DtmfIn(_Body):
+    digits: Annotated[str, Field(pattern=r"^[0-9*#A-D]{1,32}$")]
+
+
+Number = Annotated[str, Field(pattern=r"^\+?[0-9]{2,20}$")]
+
+
+class TransferIn(_Body):
+    to: Literal["number", "queue"]
+    number: Number | None = None
+    queue_id: int | None = None
+    consult: bool = Field(False, description="Talk to the number first (attended transfer).")
+
+
+class ConferenceIn(_Body):
+    number: Number
+
+
+class KickIn(_Body):
+    channel: Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class RecordingIn(_Body):
+    action: Literal["start", "pause", "resume", "stop"]
+
+
+class SpyIn(_Body):
+    mode: SpyMode
+
+
+class CallOut(BaseModel):
+    interaction_id: int
+    phase: str
+    is_muted: bool
+    recording: Literal["off", "on", "paused"]
+
+
+class TransferOut(BaseModel):
+    interaction_id: int | None  # the new interaction, for a transfer to a queue
+
+
+def call_control(request: Request) -> CallControl:
+    control: CallControl | None = getattr(request.app.state, "call_control", None)
+    if control is None:
+        raise VoiceUnavailable("voice is not configured in this process")
+    return control
+
+
+def _authorized(request: Request, me: Principal, interaction_id: int) -> CallControl:
+    control = call_control(request)
+    if control.voice.call_of(interaction_id) is None:
+        raise NotFound("Call", interaction_id)
+    if not me.has_role(*SUPERVISORS) and control.voice.agent_of(interaction_id) != me.user_id:
+        raise Forbidden("Only the agent on the call, or a supervisor, controls it.")
+    return control
+
+
+class TransferTargetOut(BaseModel):
+    id: int
+    name: str
+
+
+class DialIn(_Body):
+    number: Number
+    queue_id: int | None = Field(None, description="The line to call from: its caller ID.")
+    contact_id: int | None = None
+
+
+class DialOut(BaseModel):
+    interaction_id: int
+
+
+@router.post("", status_code=201)
+async def dial(body: DialIn, request: Request, me: AnyUser) -> DialOut:
+    """Click to call: your own device rings first, then the number is dialled."""
+    voice = call_control(request).voice
+    interaction_id = await voice.call_out(
+        me.user_id, body.number, queue_id=body.queue_id, contact_id=body.contact_id
+    )
+    return DialOut(interaction_id=interaction_id)
+
+
+@router.get("/transfer-targets")
+async def transfer_targets(db: DbDep, _me: AnyUser) -> list[TransferTargetOut]:
+    """The queues a call may be transferred to: the active ones that take calls."""
+    queues = await db.scalars(select(Queue).where(Queue.is_active).order_by(Queue.name))
+    return [TransferTargetOut(id=q.id, name=q.name) for q in queues if "voice" in q.channels]
+
+
+@router.get("/{interaction_id}")
+async def get_call(interaction_id: int, request: Request, me: AnyUser) -> CallOut:
+    control = _authorized(request, me, interaction_id)
+    return CallOut(interaction_id=interaction_id, **control.state(interaction_id))
+
+
+@router.post("/{interaction_id}/hangup", status_code=204)
+async def hangup(interaction_id: int, request: Request, me: AnyUser) -> None:
+    await _authorized(request, me, interaction_id).hangup(interaction_id)
+
+
+@router.post("/{interaction_id}/hold", status_code=204)
+async def hold(interaction_id: int, request: Request, me: AnyUser) -> None:
+    await _authorized(request, me, interaction_id).hold(interaction_id)
+
+
+@router.post("/{interaction_id}/resume", status_code=204)
+async def resume(interaction_id: int, request: Request, me: AnyUser) -> None:
+    await _authorized(request, me, interaction_id).resume(interaction_id)
+
+
+@router.post("/{interaction_id}/mute", status_code=204)
+async def mute(interaction_id: int, body: MuteIn, request: Request, me: AnyUser) -> None:
+    await _authorized(request, me, interaction_id).mute(interaction_id, body.muted)
+
+
+@router.post("/{interaction_id}/dtmf", status_code=204)
+async def dtmf(interaction_id: int, body: DtmfIn, request: Request, me: AnyUser) -> None:
+    await _authorized(request, me, interaction_id).send_dtmf(interaction_id, body.digits)
+
+
+@router.post("/{interaction_id}/transfer")
+async def transfer(
+    interaction_id: int, body: TransferIn, request: Request, me: AnyUser
+) -> TransferOut:
+    """Blind transfer: to an outside number, or to a queue (the caller waits there)."""
+    control = _authorized(request, me, interaction_id)
+    if body.to == "number":
+        if body.number is None:
+            raise DomainError("number_required", "Give the number to transfer to.")
+        if body.consult:
+            await control.attended_transfer(interaction_id, body.number)
+        else:
+            await control.transfer_to_number(interaction_id, body.number)
+        return TransferOut(interaction_id=None)
+    if body.queue_id is None:
+        raise DomainError("queue_required", "Give the queue to transfer to.")
+    return TransferOut(
+        interaction_id=await control.transfer_to_queue(interaction_id, body.queue_id)
+    )
+
+
+@router.post("/{interaction_id}/transfer/complete", status_code=204)
+async def complete_transfer(interaction_id: int, request: Request, me: AnyUser) -> None:
+    """End the consultation: the caller and the consulted party talk on, without you."""
+    await _authorized(request, me, interaction_id).complete_transfer(interaction_id)
+
+
+@router.post("/{interaction_id}/transfer/cancel", status_code=204)
+async def cancel_transfer(interaction_id: int, request: Request, me: AnyUser) -> None:
+    """Drop the consultation and take the caller back."""
+    await _authorized(request, me, interaction_id).cancel_transfer(interaction_id)
+
+
+@router.get("/{interaction_id}/conference")
+async def conference(interaction_id: int, request: Request, me: AnyUser) -> list[str]:
+    """The channels in the call's conference (empty before anyone was added)."""
+    return await _authorized(request, me, interaction_id).conference_members(interaction_id)
+
+
+@router.post("/{interaction_id}/conference", status_code=204)
+async def conference_add(
+    interaction_id: int, body: ConferenceIn, request: Request, me: AnyUser
+) -> None:
+    """Call `number` into the call: caller, agent and the new party talk together."""
+    await _authorized(request, me, interaction_id).conference_add(interaction_id, body.number)
+
+
+@router.post("/{interaction_id}/conference/kick", status_code=204)
+async def conference_kick(interaction_id: int, body: KickIn, request: Request, me: AnyUser) -> None:
+    await _authorized(request, me, interaction_id).conference_kick(interaction_id, body.channel)
+
+
+@router.post("/{interaction_id}/recording", status_code=204)
+async def recording(interaction_id: int, body: RecordingIn, request: Request, me: AnyUser) -> None:
+    control = _authorized(request, me, interaction_id)
+    await control.record(interaction_id, body.action)
+
+
+@router.post("/{interaction_id}/spy", status_code=204)
+async def spy(
+    interaction_id: int, body: SpyIn, request: Request, me: Supervisor, db: DbDep
+) -> None:
+    """Ring the supervisor's own device into the call: listen, whisper or barge."""
+    control = call_control(request)
+    supervisor = await db.get_one(User, me.user_id)
+    await control.spy(interaction_id, supervisor, body.mode)
