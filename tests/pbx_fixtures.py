@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import math
 import os
 import secrets
 import shutil
@@ -21,6 +22,8 @@ import socket
 import subprocess
 import tempfile
 import time
+import wave
+from array import array
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -204,3 +207,11 @@ def sip_phone(asterisk_config: AsteriskConfig, tmp_path: Path) -> Iterator[Bares
         yield phone
     finally:
         phone.stop()
+
+
+def loudness(path: Path) -> float:
+    """The root mean square of a 16-bit recording's samples."""
+    with wave.open(str(path)) as recording:
+        assert recording.getsampwidth() == 2
+        samples = array("h", recording.readframes(recording.getnframes()))
+    return math.sqrt(sum(sample * sample for sample in samples) / max(1, len(samples)))

@@ -11,12 +11,13 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from parley.platform.auth.principal import Principal
 from parley.platform.errors import DomainError, Forbidden, NotFound
-from parley.platform.models import Queue, User
+from parley.platform.models import Interaction, Queue, User
 from parley.platform.web.deps import SUPERVISORS, AnyUser, DbDep, Supervisor
 from parley.telephony.control import CallControl, SpyMode, VoiceUnavailable
 
@@ -118,6 +119,19 @@ async def transfer_targets(db: DbDep, _me: AnyUser) -> list[TransferTargetOut]:
     """The queues a call may be transferred to: the active ones that take calls."""
     queues = await db.scalars(select(Queue).where(Queue.is_active).order_by(Queue.name))
     return [TransferTargetOut(id=q.id, name=q.name) for q in queues if "voice" in q.channels]
+
+
+@router.get("/{interaction_id}/voicemail")
+async def voicemail(interaction_id: int, request: Request, me: AnyUser, db: DbDep) -> FileResponse:
+    """The recording of a voicemail callback task, for its agent or a supervisor."""
+    voice = call_control(request).voice
+    interaction = await db.get(Interaction, interaction_id)
+    name = interaction.attributes.get("voicemail") if interaction else None
+    if interaction is None or not name:
+        raise NotFound("Voicemail", interaction_id)
+    if not me.has_role(*SUPERVISORS) and interaction.agent_id != me.user_id:
+        raise Forbidden("Only the agent with this callback, or a supervisor, may listen.")
+    return FileResponse(voice.voicemail_file(str(name)), media_type="audio/wav")
 
 
 @router.get("/{interaction_id}")

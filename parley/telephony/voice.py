@@ -16,6 +16,10 @@ events and Asterisk's:
   takes callbacks, a callback task to the caller's number is queued (lost calls, F-VO-7);
   hung up once connected: the interaction completes and the agent goes to wrap-up.
 
+After hours, a queue whose after-hours action is "voicemail" has the caller leave a
+message (Asterisk's Record into the data directory); it becomes a callback task with the
+recording, waiting in the queue for the first agent back (F-VO-8).
+
 Calls the agent dials (click to call, F-VO-4) are the agent's interaction at once
 (`Engine.start_outbound`): AMI originates the agent's device first and, once answered,
 dials the customer from `parley-outbound`.
@@ -35,8 +39,9 @@ import fnmatch
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
+from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
@@ -78,6 +83,7 @@ _AGI_HEADER_TIMEOUT = 5.0
 _DIAL_STRING = re.compile(r"(PJSIP|SIP|IAX2|Local|DAHDI)/[A-Za-z0-9@._+#*-]{1,180}(/n)?")
 _E164 = re.compile(r"\+[1-9][0-9]{3,14}")
 _MAX_MENUS = 10  # menus one call may pass through
+_WAV_HEADER = 44
 
 Phase = Literal["waiting", "connecting", "talking", "held"]
 
@@ -120,6 +126,16 @@ def dial_string(device: str) -> str | None:
     if _E164.fullmatch(device):
         return f"Local/{device}@parley-outbound"
     return None
+
+
+@dataclass(frozen=True)
+class _Voicemail:
+    """A caller leaving a message after hours: where it is recorded, and the request
+    that queues it once they hang up."""
+
+    queue_id: int
+    recording: Path  # without the extension, as Asterisk's Record wants it
+    request: EnqueueRequest
 
 
 @dataclass
@@ -168,6 +184,10 @@ class VoiceService:
         self._agi_tasks: set[asyncio.Task[None]] = set()
         # Seconds from an accepted offer to the agent's device ringing, newest last.
         self.ring_latencies: list[float] = []
+        self._voicemails: dict[str, _Voicemail] = {}  # by the caller channel's uniqueid
+        # Asterisk writes the recordings here: the same directory for both (embedded),
+        # or a shared volume (the scaled stack).
+        self._voicemail_dir = runtime.settings.data_dir.resolve() / "voicemail"
 
     # --- life cycle ----------------------------------------------------------------------
 
@@ -454,11 +474,11 @@ class VoiceService:
         if caller_name.lower() in {"unknown", caller.lower()}:
             caller_name = ""
         dialled = headers.get("agi_extension", "")
-        action, interaction_id = await self._admit(
+        action, variables = await self._admit(
             request, uniqueid, channel, caller, caller_name, dialled
         )
-        if interaction_id is not None:
-            await request.send_command(f"SET VARIABLE PARLEY_INTERACTION {interaction_id}")
+        for name, value in variables.items():
+            await request.send_command(f"SET VARIABLE {name} {value}")
         await request.send_command(f"SET VARIABLE PARLEY_ACTION {action}")
 
     async def _admit(
@@ -469,9 +489,10 @@ class VoiceService:
         caller: str,
         caller_name: str,
         dialled: str,
-    ) -> tuple[str, int | None]:
+    ) -> tuple[str, dict[str, str]]:
         """What the dialplan does with a new call ("queued", "blocked", "unrouted",
-        "closed", "full"), and the interaction when it was queued."""
+        "hangup", "closed", "full", "voicemail") and the channel variables it needs (the
+        interaction queued, the file a voicemail is recorded into)."""
         where = {"uniqueid": uniqueid, "dialled": dialled}
         region = self._runtime.settings.default_phone_region
         async with self._runtime.database.sessions() as db:
@@ -480,7 +501,7 @@ class VoiceService:
             )
             if is_blocked(caller, patterns):
                 log.info("voice.blocked_caller", **where)
-                return "blocked", None
+                return "blocked", {}
             candidates = {dialled}
             with contextlib.suppress(ValueError):
                 candidates.add(normalize_phone(dialled, region))
@@ -491,7 +512,7 @@ class VoiceService:
             )
             if number is None:
                 log.warning("voice.unrouted_number", **where)
-                return "unrouted", None
+                return "unrouted", {}
             contact_id = None
             if caller.startswith("+"):
                 contact_id = await db.scalar(
@@ -504,7 +525,7 @@ class VoiceService:
         if menu_id is not None:
             routed = await self._run_menus(request, menu_id, ivr_path)
             if routed is None:
-                return "hangup", None
+                return "hangup", {}
             queue_id = routed or queue_id
         enqueue = EnqueueRequest(
             channel=Channel.VOICE,
@@ -525,17 +546,23 @@ class VoiceService:
         self._calls[uniqueid] = call  # hangups from now on find it
         try:
             call.interaction_id = await self._engine.enqueue(enqueue)
-        except QueueClosed:
+        except QueueClosed as closed:
             self._calls.pop(uniqueid, None)
-            return "closed", None
+            if closed.action != "voicemail":
+                return "closed", {}
+            recording = self._voicemail_dir / f"voicemail-{_file_safe(uniqueid)}"
+            self._voicemail_dir.mkdir(parents=True, exist_ok=True)
+            self._voicemails[uniqueid] = _Voicemail(queue_id, recording, enqueue)
+            log.info("voice.voicemail_recording", queue_id=queue_id, **where)
+            return "voicemail", {"PARLEY_VOICEMAIL": str(recording)}
         except QueueFull:
             self._calls.pop(uniqueid, None)
-            return "full", None
+            return "full", {}
         except NotFound:
             # A menu option names a queue that is gone: configuration, not the caller.
             self._calls.pop(uniqueid, None)
             log.error("voice.queue_missing", queue_id=queue_id, **where)
-            return "unrouted", None
+            return "unrouted", {}
         except BaseException:
             self._calls.pop(uniqueid, None)
             raise
@@ -544,7 +571,7 @@ class VoiceService:
         if uniqueid not in self.connector.calls.channels and self.connector.is_ready:
             # Hung up while being queued: its Hangup came before it was tracked.
             await self._changes.put(_gone(uniqueid))
-        return "queued", call.interaction_id
+        return "queued", {"PARLEY_INTERACTION": str(call.interaction_id)}
 
     async def _run_menus(self, request: Request, menu_id: int, path: list[str]) -> int | None:
         """Play the caller the menus from `menu_id` on, noting each choice in `path`.
@@ -675,7 +702,11 @@ class VoiceService:
             if change.kind == "added":
                 self._note_ringing(channel)
             elif change.kind == "removed":
-                await self._partner_gone(channel.uniqueid)
+                voicemail = self._voicemails.pop(channel.uniqueid, None)
+                if voicemail is not None:
+                    await self._deliver_voicemail(voicemail)
+                else:
+                    await self._partner_gone(channel.uniqueid)
             return
         if call.interaction_id == 0:
             return  # still being queued; _admit looks again when it is done
@@ -763,6 +794,48 @@ class VoiceService:
             return
         await self._publish("call.ended", call)
 
+    async def _deliver_voicemail(self, voicemail: _Voicemail) -> None:
+        """The caller who left a message after hours hung up: the recording becomes a
+        callback task in the queue (F-VO-8), waiting for the first agent back. A queue
+        that takes no callbacks keeps the file, and the log says so."""
+        wav = voicemail.recording.with_suffix(".wav")
+        for _ in range(20):  # Record closes the file as the channel goes
+            if wav.exists() and wav.stat().st_size > _WAV_HEADER:
+                break
+            await asyncio.sleep(0.05)
+        else:
+            log.info("voice.voicemail_empty", queue_id=voicemail.queue_id)
+            return
+        request = voicemail.request
+        caller = request.attributes.get("caller_number", "")
+        try:
+            interaction_id = await self._engine.enqueue(
+                replace(
+                    request,
+                    channel=Channel.CALLBACK,
+                    direction=Direction.OUTBOUND,
+                    external_ref=None,
+                    after_hours=True,
+                    attributes={
+                        **request.attributes,
+                        "callback_number": caller,
+                        "reason": "voicemail",
+                        "voicemail": wav.name,
+                    },
+                )
+            )
+        except DomainError as exc:
+            log.warning("voice.voicemail_not_queued", file=wav.name, code=exc.code)
+            return
+        log.info("voice.voicemail_queued", interaction_id=interaction_id)
+
+    def voicemail_file(self, name: str) -> Path:
+        """A voicemail recording by its file name (never a path from elsewhere)."""
+        path = self._voicemail_dir / Path(name).name
+        if not path.is_file() or path.suffix != ".wav":
+            raise NotFound("Voicemail", name)
+        return path
+
     async def _queue_callback(self, call: _Call) -> None:
         """A lost call becomes a callback task in its queue (F-VO-7), offered first to
         the agent who last served the contact; only when there is a number to call and
@@ -823,6 +896,10 @@ def _digit(result: dict[str, Any]) -> str:
     value = result.get("result", ("", ""))[0]
     code = int(value) if value.lstrip("-").isdigit() else 0
     return chr(code) if code > 0 else ""
+
+
+def _file_safe(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]", "_", text)[:100]
 
 
 def _outbound_id(interaction_id: int) -> str:

@@ -117,6 +117,9 @@ class EnqueueRequest:
     external_ref: str | None = None
     attributes: dict[str, Any] = field(default_factory=dict)
     preferred_agent_id: int | None = None
+    # Work left for when agents are back (a voicemail after hours): queued even while
+    # the queue is closed or full.
+    after_hours: bool = False
 
 
 @dataclass(frozen=True)
@@ -378,7 +381,8 @@ class Engine:
                 continue
             excluded = frozenset(str(agent) for inter, agent in declined if inter == interaction.id)
             try:
-                self._add_task(interaction, now, excluded)
+                # Let in before the restart: closing time or a full queue keeps it waiting.
+                self._add_task(interaction, now, excluded, admitted=True)
             except DomainError as exc:
                 log.warning(
                     "engine.task_not_restored", interaction_id=interaction.id, error=exc.code
@@ -404,7 +408,12 @@ class Engine:
             self._agents[agent_id] = replace(view, offers=(*view.offers, ringing))
 
     def _add_task(
-        self, interaction: Interaction, now: datetime, excluded: frozenset[str] = frozenset()
+        self,
+        interaction: Interaction,
+        now: datetime,
+        excluded: frozenset[str] = frozenset(),
+        *,
+        admitted: bool = False,
     ) -> None:
         preferred = interaction.attributes.get("preferred_agent_id")
         self._router.add_task(
@@ -417,6 +426,7 @@ class Engine:
                 contact_id=str(interaction.contact_id) if interaction.contact_id else None,
                 preferred_agent_id=str(preferred) if preferred else None,
                 excluded_agent_ids=excluded,
+                is_admitted=admitted,
             ),
             now,
         )
@@ -636,7 +646,7 @@ class Engine:
         interaction.agent_id = None
         interaction.answered_at = None
         try:
-            self._add_task(interaction, now, excluded)
+            self._add_task(interaction, now, excluded, admitted=True)
         except DomainError as exc:
             await self._end_interaction_row(db, interaction_id, now, InteractionState.ABANDONED)
             pending.emit("interaction.ended", interaction_id=interaction_id, reason=exc.code)
@@ -694,7 +704,7 @@ class Engine:
         )
         db.add(interaction)
         await db.flush()
-        self._add_task(interaction, now)
+        self._add_task(interaction, now, admitted=request.after_hours)
         estimate = self._router.estimate_wait(str(interaction.id))
         pending.emit(
             "interaction.queued",
@@ -1129,6 +1139,10 @@ class Engine:
             (queue_id, info.name, self._router.snapshot(str(queue_id), now))
             for queue_id, info in sorted(self._queues.items())
         ]
+
+    def has_agents_for(self, queue_id: int) -> bool:
+        """Whether the queue is open now with a logged-in agent who may take its work."""
+        return self._router.has_agents_for(str(queue_id), self._clock.now())
 
     def estimate(self, interaction_id: int) -> Any:
         return self._router.estimate_wait(str(interaction_id))

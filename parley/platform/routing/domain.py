@@ -678,10 +678,11 @@ class Router:
             raise Conflict(
                 "channel_not_served", f"Queue {task.queue_id} does not serve {task.channel}."
             )
-        if not config.is_open_at(now):
-            raise QueueClosed(task.queue_id, config.after_hours_action)
-        if config.max_size is not None and state.queued.size >= config.max_size:
-            raise QueueFull(task.queue_id, config.max_size_action)
+        if not task.is_admitted:
+            if not config.is_open_at(now):
+                raise QueueClosed(task.queue_id, config.after_hours_action)
+            if config.max_size is not None and state.queued.size >= config.max_size:
+                raise QueueFull(task.queue_id, config.max_size_action)
 
         now_us = self._us(now)
         excluded = self._restored_exclusions(task, state, now_us) if task.excluded_agent_ids else {}
@@ -1182,3 +1183,10 @@ class Router:
         if state is None:
             raise NotFound("Queue", queue_id)
         return [entry.task_id for entry in state.queued]
+
+    def has_agents_for(self, queue_id: str, now: datetime) -> bool:
+        """Whether someone may answer a new task of the queue: it is open at `now` and a
+        logged-in agent qualifies for it (busy or not, at any overflow stage). A web
+        chat offers its offline form otherwise (F-CH-2)."""
+        state = self._queues.get(queue_id)
+        return state is not None and state.config.is_open_at(now) and bool(state.agent_stage)

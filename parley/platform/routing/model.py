@@ -107,6 +107,10 @@ class Task:
     queue's cooldown counted from when the task is added (`Router.add_task`'s `now`), or
     a mapping of agent id to the time until which they are excluded (an end already
     past excludes nobody), for a restore that keeps the cooldowns where they were.
+
+    `is_admitted` tasks were let in before (restored after a restart, back in line after
+    an agent missed them) or are work left for when agents are back (a voicemail): the
+    queue's opening hours and maximum size, which decide who may come in, do not apply.
     """
 
     task_id: str
@@ -117,6 +121,7 @@ class Task:
     contact_id: str | None = None
     preferred_agent_id: str | None = None
     excluded_agent_ids: frozenset[str] | Mapping[str, datetime] = frozenset()
+    is_admitted: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,9 +33,11 @@ from parley.platform.models import (
     ReasonCode,
     Role,
     RoutingStrategy,
+    Schedule,
     Skill,
     User,
 )
+from parley.platform.routing import QueueClosed
 from tests.conftest import let_time_pass
 
 
@@ -416,6 +418,31 @@ async def test_a_restart_keeps_waiting_tasks_ringing_offers_and_agent_states(
     await engine.login(boris)
     await engine.request_ready(boris)
     assert engine.ringing_offers(boris)[0].task_id == str(waiting)
+
+
+async def test_a_restart_after_closing_time_keeps_the_work_that_was_waiting(
+    world: World,
+) -> None:
+    waiting = await world.engine.enqueue(
+        EnqueueRequest(channel=Channel.CHAT, queue_id=world.queue_id)
+    )
+    async with world.database.transaction() as db:
+        never = Schedule(name="Closed", time_zone="UTC", hours={})
+        db.add(never)
+        await db.flush()
+        (await db.get_one(Queue, world.queue_id)).schedule_id = never.id
+
+    engine = await world.restart()
+
+    with pytest.raises(QueueClosed):
+        await engine.enqueue(EnqueueRequest(channel=Channel.CHAT, queue_id=world.queue_id))
+    # Work left for the morning may still come in after hours (a voicemail).
+    later = await engine.enqueue(
+        EnqueueRequest(channel=Channel.CHAT, queue_id=world.queue_id, after_hours=True)
+    )
+    anna = world.agents[0]
+    await _ready(world, anna)
+    assert sorted(int(o.task_id) for o in engine.ringing_offers(anna)) == [waiting, later]
 
 
 async def test_a_restart_in_wrap_up_keeps_its_timer_its_rules_and_ends_the_interaction(

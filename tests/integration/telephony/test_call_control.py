@@ -5,10 +5,6 @@ barge (the `center` fixture is in conftest.py)."""
 from __future__ import annotations
 
 import asyncio
-import math
-import wave
-from array import array
-from pathlib import Path
 
 import pytest
 
@@ -17,6 +13,7 @@ from parley.platform.errors import Conflict, DomainError, NotFound
 from parley.platform.models import InteractionState, Queue, Role, User
 from parley.telephony.control import SpyMode
 from tests.integration.telephony.conftest import ANSWERS, Center, until
+from tests.pbx_fixtures import loudness
 
 
 def bridged_together(center: Center, interaction_id: int) -> bool:
@@ -124,14 +121,6 @@ async def test_blind_transfer_to_a_queue_offers_the_caller_there(center: Center)
     assert (await center.interaction(moved)).attributes["transferred_from"] == interaction_id
     assert await center.engine.accept(boris, offer_id) == moved
     await until(lambda: center.phase(moved) == "talking")
-
-
-def loudness(path: Path) -> float:
-    """The root mean square of a 16-bit recording's samples."""
-    with wave.open(str(path)) as recording:
-        assert recording.getsampwidth() == 2
-        samples = array("h", recording.readframes(recording.getnframes()))
-    return math.sqrt(sum(sample * sample for sample in samples) / max(1, len(samples)))
 
 
 async def test_a_recording_holds_the_call_audio_and_pausing_leaves_silence(

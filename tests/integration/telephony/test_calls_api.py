@@ -13,7 +13,16 @@ import pytest
 
 from parley.app import create_app
 from parley.platform.config import Settings
-from parley.platform.models import Interaction, Queue, Role, User, VoiceNumber
+from parley.platform.models import (
+    Channel,
+    Direction,
+    Interaction,
+    InteractionState,
+    Queue,
+    Role,
+    User,
+    VoiceNumber,
+)
 from parley.telephony.pbx import Asterisk
 from tests.conftest import Api
 from tests.integration.telephony.conftest import ANSWERS, until
@@ -137,5 +146,39 @@ async def test_the_agent_on_the_call_controls_it_and_nobody_else_does(voice_api:
         "+48225550000",
     )
     assert row.ended_at is not None
+    for client in (anna_client, other, supervisor):
+        await client.aclose()
+
+
+async def test_a_voicemail_is_heard_by_its_agent_and_supervisors_only(voice_api: Api) -> None:
+    runtime = voice_api.app.state.runtime  # type: ignore[attr-defined]
+    anna_client = await voice_api.session_for(Role.AGENT)
+    anna = (await anna_client.get("/api/auth/me")).json()["id"]
+    other = await voice_api.session_for(Role.AGENT)
+    supervisor = await voice_api.session_for(Role.SUPERVISOR)
+    folder = runtime.settings.data_dir.resolve() / "voicemail"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "voicemail-1.wav").write_bytes(b"RIFF" + bytes(100))
+    async with runtime.database.transaction() as db:
+        rows = [
+            Interaction(
+                channel=Channel.CALLBACK,
+                direction=Direction.OUTBOUND,
+                state=InteractionState.ACTIVE,
+                agent_id=anna,
+                attributes={"voicemail": name},
+            )
+            for name in ("voicemail-1.wav", "../parley.sqlite3")
+        ]
+        db.add_all(rows)
+        await db.flush()
+        heard, sneaky = (row.id for row in rows)
+
+    listened = await anna_client.get(f"/api/calls/{heard}/voicemail")
+    assert listened.status_code == 200
+    assert listened.headers["content-type"] == "audio/wav"
+    assert (await supervisor.get(f"/api/calls/{heard}/voicemail")).status_code == 200
+    assert (await other.get(f"/api/calls/{heard}/voicemail")).status_code == 403
+    assert (await anna_client.get(f"/api/calls/{sneaky}/voicemail")).status_code == 404
     for client in (anna_client, other, supervisor):
         await client.aclose()

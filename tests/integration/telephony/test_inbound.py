@@ -19,9 +19,11 @@ from parley.platform.models import (
     InteractionState,
     IvrMenu,
     Queue,
+    Schedule,
     VoiceNumber,
 )
 from tests.integration.telephony.conftest import ANSWERS, NEVER_ANSWERS, Center, until
+from tests.pbx_fixtures import loudness
 
 
 async def test_a_call_is_queued_offered_with_a_screen_pop_connected_and_wrapped_up(
@@ -171,3 +173,32 @@ async def test_a_caller_who_presses_nothing_waits_in_the_numbers_own_queue(
     assert queued["queue_id"] == center.queue_id
     row = await center.interaction(int(str(queued["interaction_id"])))
     assert row.attributes["ivr_path"] == []
+
+
+async def test_after_hours_the_caller_leaves_a_voicemail_that_waits_for_an_agent(
+    center: Center,
+) -> None:
+    async with center.runtime.database.transaction() as db:
+        night = Schedule(name="Closed", time_zone="UTC", hours={})
+        db.add(night)
+        await db.flush()
+        queue = await db.get_one(Queue, center.queue_id)
+        queue.schedule_id, queue.after_hours_action = night.id, "voicemail"
+    await center.engine.reload_configuration()
+
+    await center.call(talks=True)  # the customer's "message" is a tone
+    await until(lambda: any(c.exten == "voicemail" for c in center.ami.calls.channels.values()))
+    await asyncio.sleep(1.5)
+    await center.ami.send({"Action": "Hangup", "Channel": center.customer()})
+
+    await until(lambda: bool(center.published("interaction.queued")))
+    (queued,) = center.published("interaction.queued")
+    row = await center.interaction(int(str(queued["interaction_id"])))
+    assert (row.channel, row.state) == (Channel.CALLBACK, InteractionState.QUEUED)
+    assert row.attributes["reason"] == "voicemail"
+    assert row.attributes["callback_number"] == "+48221234567"
+    recording = center.voice.voicemail_file(row.attributes["voicemail"])
+    assert loudness(recording) > 300
+    # The queue is still closed, yet the message is offered to the first agent back.
+    anna = await center.agent("anna", ANSWERS)
+    assert await center.offer_for(anna)

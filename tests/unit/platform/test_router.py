@@ -684,6 +684,18 @@ def test_a_closed_queue_refuses_a_task_with_its_after_hours_action() -> None:
     assert isinstance(raised.value, DomainError)
 
 
+def test_work_already_let_in_waits_in_a_closed_or_full_queue_and_is_offered() -> None:
+    closed = chat_queue(is_open=False, max_size=1)
+    router = router_with([closed], [agent("a1")])
+
+    router.add_task(task("t1", is_admitted=True), at(0))
+    router.add_task(task("t2", is_admitted=True), at(0))
+
+    assert router.queued_task_ids("q1") == ["t1", "t2"]
+    offers = [d for d in router.decide(at(0)) if isinstance(d, Offer)]
+    assert [o.task_id for o in offers] == ["t1", "t2"]
+
+
 def test_a_queue_schedule_can_be_asked_with_the_time() -> None:
     def office_hours(now: datetime) -> bool:
         return 9 <= now.hour < 17
