@@ -28,6 +28,7 @@ from fastapi import APIRouter, FastAPI, Request, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel, ConfigDict, Field
 
 from parley.chat_channel import domain, protocol
+from parley.chat_channel.offline import ChatForms
 from parley.chat_channel.service import ChatService, Transcript, VisitorInfo, WidgetView
 from parley.platform.auth.principal import Principal
 from parley.platform.bus import Event, Subscription
@@ -66,6 +67,14 @@ def chat_service(app: FastAPI) -> ChatService:
     if service is None:
         service = app.state.chat_service = ChatService(app.state.runtime)
     return service
+
+
+def chat_forms(app: FastAPI) -> ChatForms:
+    """The process's pre-chat and offline forms, sharing the chat service's locks."""
+    found: ChatForms | None = getattr(app.state, "chat_forms", None)
+    if found is None:
+        found = app.state.chat_forms = ChatForms(app.state.runtime, chat_service(app))
+    return found
 
 
 def rate_limiter(app: FastAPI) -> domain.VisitorRateLimiter:
@@ -219,6 +228,26 @@ class _Connection:
                     await self.service.set_visitor_typing(
                         self.visitor_id, self.interaction_id, is_typing
                     )
+            case protocol.Details():
+                try:
+                    await chat_forms(self.websocket.app).save_details(
+                        self.widget, self.visitor_id, frame
+                    )
+                except protocol.FrameRejected as exc:
+                    await self.send_error(exc)
+                    return
+                async with self.lock:
+                    await self.send(protocol.DetailsSaved())
+            case protocol.OfflineMessage(client_msg_id=client_msg_id):
+                forms = chat_forms(self.websocket.app)
+                try:
+                    left = await forms.leave_message(self.widget, self.visitor_id, frame)
+                except protocol.FrameRejected as exc:
+                    await self.send_error(exc)
+                    return
+                async with self.lock:
+                    await self.send(protocol.OfflineReceived(client_msg_id=client_msg_id))
+                await forms.deliver(left)  # the visitor need not wait for SMTP
             case protocol.MarkRead(up_to=up_to):
                 if self.interaction_id is None:
                     await self.send_error(domain.UnknownSeq(up_to))
@@ -243,7 +272,13 @@ class _Connection:
                 state = protocol.ConversationState.of(
                     conversation, self.runtime.clock.now()
                 ).model_copy(update={"is_agent_typing": greeting.is_agent_typing})
-            await self.send(protocol.Welcome(visitor_id=greeting.visitor_key, conversation=state))
+            await self.send(
+                protocol.Welcome(
+                    visitor_id=greeting.visitor_key,
+                    conversation=state,
+                    agents_available=greeting.agents_available,
+                )
+            )
             if greeting.unknown_resume is not None:
                 await self.send(protocol.ErrorFrame.of(greeting.unknown_resume))
             for missed in greeting.missed:
@@ -258,6 +293,9 @@ class _Connection:
         async with self.lock:
             try:
                 taken = await self.service.receive_message(visitor_id, client_msg_id, text)
+            except protocol.FrameRejected as exc:  # the pre-chat form is not filled in
+                await self.send(protocol.ErrorFrame.of(exc))
+                return
             except DomainError as exc:
                 # The engine could not queue the chat (queue closed or full, no engine in
                 # this process): no ack, so the widget keeps the message and resends it.

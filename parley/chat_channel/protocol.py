@@ -15,12 +15,14 @@ marks, typing expiry, rate limits) are in domain.py.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal, get_args
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -32,6 +34,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from parley.chat_channel import domain
+from parley.platform.admin_api.identities import normalize_email
 from parley.platform.errors import DomainError
 
 MAX_FRAME_BYTES = 64 * 1024  # room for every valid frame, even fully \u-escaped
@@ -106,8 +109,59 @@ class Heartbeat(_Model):
     type: Literal["heartbeat"]
 
 
+def _not_blank(text: str) -> str:
+    if not text.strip():
+        raise PydanticCustomError("blank", "Text must not be blank")
+    return text
+
+
+_PersonName = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_not_blank)]
+
+
+def _is_email(text: str) -> str:
+    try:
+        return normalize_email(text)
+    except ValueError:
+        raise PydanticCustomError("email", "Not an email address") from None
+
+
+def _is_phone_like(text: str) -> str:
+    # Only its shape here: the service reads it in the configured region (E.164).
+    if not _PHONE_SHAPE.fullmatch(text):
+        raise PydanticCustomError("phone", "Not a phone number")
+    return text
+
+
+_PHONE_SHAPE = re.compile(r"\+?[0-9][0-9 ().-]{2,38}")
+_Email = Annotated[str, Field(max_length=320), AfterValidator(_is_email)]
+_Phone = Annotated[str, Field(max_length=40), AfterValidator(_is_phone_like)]
+
+
+class Details(_Model):
+    """What the visitor tells about themselves: the pre-chat form (before the first
+    message) or the "leave your contacts" prompt. The widget's required fields must be
+    there; absent fields leave what the server knows as it is."""
+
+    type: Literal["details"]
+    name: _PersonName | None = None
+    email: _Email | None = None
+    phone: _Phone | None = None
+    question: Annotated[_Text, AfterValidator(_not_blank)] | None = None
+
+
+class OfflineMessage(_Model):
+    """A message left ("leave us a message") while no agent can answer: it becomes a case."""
+
+    type: Literal["offline_message"]
+    client_msg_id: _Id  # a resend carries the same one and makes no second case
+    name: _PersonName
+    email: _Email
+    text: Annotated[_Text, AfterValidator(_not_blank)]
+
+
 ClientFrame = Annotated[
-    Hello | SendMessage | SetTyping | MarkRead | Heartbeat, Field(discriminator="type")
+    Hello | SendMessage | SetTyping | MarkRead | Heartbeat | Details | OfflineMessage,
+    Field(discriminator="type"),
 ]
 
 client_frame: TypeAdapter[ClientFrame] = TypeAdapter(ClientFrame)
@@ -142,6 +196,9 @@ class Welcome(_Model):
     type: Literal["welcome"] = "welcome"
     visitor_id: _Id
     conversation: ConversationState | None = None  # None while the visitor only browses
+    # False while the widget's queue is closed or has no agent logged in: the widget
+    # offers its offline form instead of a chat.
+    agents_available: bool = True
 
 
 class Author(_Model):
@@ -232,8 +289,29 @@ class Closed(_Model):
     reason: domain.CloseReason
 
 
+class DetailsSaved(_Model):
+    """The answer to `details`: the server has them (the widget may go on)."""
+
+    type: Literal["details_saved"] = "details_saved"
+
+
+class OfflineReceived(_Model):
+    """The answer to `offline_message` (new or resent): the message is kept."""
+
+    type: Literal["offline_received"] = "offline_received"
+    client_msg_id: _Id
+
+
 ServerFrame = Annotated[
-    Welcome | ChatMessage | Ack | AgentTyping | AgentRead | ErrorFrame | Closed,
+    Welcome
+    | ChatMessage
+    | Ack
+    | AgentTyping
+    | AgentRead
+    | ErrorFrame
+    | Closed
+    | DetailsSaved
+    | OfflineReceived,
     Field(discriminator="type"),
 ]
 

@@ -45,7 +45,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from parley.chat_channel import domain, protocol
+from parley.chat_channel import domain, forms, protocol
 from parley.platform.bus import Event
 from parley.platform.db import after_commit
 from parley.platform.engine import EnqueueRequest
@@ -85,6 +85,8 @@ class WidgetView:
     queue_id: int
     allowed_origins: tuple[str, ...]
     is_active: bool
+    prechat_required: tuple[str, ...] = ()
+    offline_form_enabled: bool = False
 
     def allows_origin(self, origin: str | None) -> bool:
         """Exact match only: `https://shop.example` does not admit `http://` or a
@@ -112,6 +114,7 @@ class Greeting:
     missed: tuple[domain.Message, ...]
     unknown_resume: domain.UnknownSeq | None = None
     is_agent_typing: bool = False  # rebuilt conversations know no typing: this does
+    agents_available: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,6 +212,8 @@ class ChatService:
                 widget.queue_id,
                 tuple(widget.allowed_origins),
                 widget.is_active,
+                tuple(widget.prechat_required),
+                widget.offline_form_enabled,
             )
 
     async def hello(self, widget: WidgetView, frame: protocol.Hello, info: VisitorInfo) -> Greeting:
@@ -247,9 +252,12 @@ class ChatService:
                 visitor.screen = f"{frame.screen.width}x{frame.screen.height}"
             await db.flush()
             loaded = await self._open_conversation(db, visitor.contact_id, now)
+        available = self.agents_available(widget)
         if loaded is None:
             unknown = domain.UnknownSeq(frame.resume) if frame.resume > 0 else None
-            return Greeting(visitor.id, visitor.visitor_key, None, None, (), unknown)
+            return Greeting(
+                visitor.id, visitor.visitor_key, None, None, (), unknown, False, available
+            )
         interaction, conversation = loaded
         typing = self._typing.get(interaction.id)
         is_agent_typing = typing is not None and typing.is_typing(domain.Side.AGENT, now)
@@ -267,7 +275,15 @@ class ChatService:
             missed,
             unknown,
             is_agent_typing,
+            available,
         )
+
+    def agents_available(self, widget: WidgetView) -> bool:
+        """Whether an agent may answer a new chat of the widget now (its queue open, an
+        agent logged in for it). A process without the engine cannot tell: it says yes,
+        and the chat waits in the queue as before."""
+        engine = self._runtime.engine
+        return engine is None or engine.has_agents_for(widget.queue_id)
 
     # --- the visitor's frames --------------------------------------------------------
 
@@ -290,6 +306,18 @@ class ChatService:
             known = await self._known_message(db, visitor.contact_id, client_msg_id)
             if known is not None:  # a resend after its conversation ended
                 return known
+            widget = await db.get_one(ChatWidget, visitor.widget_id)
+            missing = forms.missing_required(widget.prechat_required, visitor.details)
+            if missing:  # a new chat starts after the pre-chat form (F-CH-2)
+                raise protocol.FrameRejected(
+                    protocol.ErrorCode.BAD_FRAME,
+                    "Fill in the pre-chat form first.",
+                    [
+                        protocol.FieldError(field=f"details.{field}", message="Field required")
+                        for field in missing
+                    ],
+                    client_msg_id,
+                )
         interaction_id = await self._start_conversation(visitor_id)
         async with self._runtime.database.transaction() as db:
             interaction = await db.get_one(Interaction, interaction_id)
@@ -416,6 +444,10 @@ class ChatService:
 
     # --- internals -------------------------------------------------------------------
 
+    def visitor_lock(self, visitor_id: int) -> asyncio.Lock:
+        """Held by whoever may make the visitor a contact (see offline.py too)."""
+        return self._lock("visitor", visitor_id)
+
     def _lock(self, kind: str, key: int) -> asyncio.Lock:
         lock = self._locks.get((kind, key))
         if lock is None:
@@ -523,7 +555,8 @@ class ChatService:
                 queue_id=widget.queue_id,
                 contact_id=visitor.contact_id,
                 attributes={
-                    "name": name or "Visitor",
+                    **forms.screen_pop(visitor.details),
+                    "name": name or visitor.details.get("name") or "Visitor",
                     "page_url": visitor.page_url,
                     "page_title": visitor.page_title,
                     "chat_visitor_id": visitor.id,

@@ -1,6 +1,7 @@
 """The site widget as a customer's page sees it (F-CH-1): the script tag that embeds it,
 where it shows (page URL rules), and the configuration `static/widget.js` reads at
-start: the look and every text, in the visitor's language.
+start: the look and every text, in the visitor's language, and its forms (F-CH-2: the
+pre-chat form, the offline form, when the holding text and the contacts prompt appear).
 
 Pure: no I/O. `widget_api.py` serves the script and the configuration; admins set the
 look through the admin API (`parley.platform.admin_api.chat_widgets`).
@@ -67,6 +68,73 @@ class Look:
     operator_photo_url: str
 
 
+@dataclass(frozen=True, slots=True)
+class Forms:
+    """A widget's forms as configured (F-CH-2): the pre-chat fields and which are
+    required, the offline form, and when the holding text and the prompt to leave
+    contacts appear without an agent's answer (blank texts mean "the default")."""
+
+    prechat_fields: tuple[str, ...] = ()
+    prechat_required: tuple[str, ...] = ()
+    offline_form_enabled: bool = False
+    holding_after_seconds: int = 30
+    holding_text: str = ""
+    contacts_after_seconds: int = 60
+    contacts_text: str = ""
+
+
+class FormsOut(BaseModel):
+    prechat_fields: list[str]
+    prechat_required: list[str]
+    offline_form_enabled: bool
+    holding_after_seconds: int
+    contacts_after_seconds: int
+
+
+class FormTextsOut(BaseModel):
+    """The forms' texts, apart from the chat's so older tests of `TextsOut` hold."""
+
+    prechat_title: str
+    name: str
+    email: str
+    phone: str
+    question: str
+    required: str
+    start: str
+    offline_title: str
+    message: str
+    offline_send: str
+    offline_sent: str
+    holding: str
+    contacts_prompt: str
+    contacts_send: str
+    contacts_saved: str
+    error_invalid: str
+
+
+def form_texts_for(forms: Forms, translations: gettext.NullTranslations) -> FormTextsOut:
+    _ = translations.gettext
+    return FormTextsOut(
+        prechat_title=_("Before we start, tell us about yourself"),
+        name=_("Name"),
+        email=_("Email"),
+        phone=_("Phone"),
+        question=_("Your question"),
+        required=_("required"),
+        start=_("Start chat"),
+        offline_title=_("No one can answer right now. Leave us a message and we will write back."),
+        message=_("Message"),
+        offline_send=_("Send message"),
+        offline_sent=_("Thank you! We have your message and will answer by email."),
+        holding=forms.holding_text or _("Thank you for waiting. An operator will answer soon."),
+        contacts_prompt=forms.contacts_text
+        or _("All operators are busy. Leave your contacts and we will get back to you."),
+        contacts_send=_("Leave contacts"),
+        contacts_saved=_("Thank you! We will get back to you."),
+        error_invalid=_("Please check the highlighted fields."),
+    )
+
+
 class LookOut(BaseModel):
     position: str
     offset_x: int
@@ -111,6 +179,8 @@ class WidgetConfigOut(BaseModel):
     is_shown: bool
     look: LookOut
     texts: TextsOut
+    forms: FormsOut
+    form_texts: FormTextsOut
 
 
 def texts_for(look: Look, translations: gettext.NullTranslations) -> TextsOut:
@@ -143,8 +213,13 @@ def texts_for(look: Look, translations: gettext.NullTranslations) -> TextsOut:
 
 
 def config_for(
-    look: Look, translations: gettext.NullTranslations, language: str, is_shown: bool
+    look: Look,
+    translations: gettext.NullTranslations,
+    language: str,
+    is_shown: bool,
+    forms: Forms | None = None,
 ) -> WidgetConfigOut:
+    forms = forms or Forms()
     return WidgetConfigOut(
         language=language,
         is_shown=is_shown,
@@ -158,4 +233,12 @@ def config_for(
             operator_photo_url=look.operator_photo_url,
         ),
         texts=texts_for(look, translations),
+        forms=FormsOut(
+            prechat_fields=list(forms.prechat_fields),
+            prechat_required=list(forms.prechat_required),
+            offline_form_enabled=forms.offline_form_enabled,
+            holding_after_seconds=forms.holding_after_seconds,
+            contacts_after_seconds=forms.contacts_after_seconds,
+        ),
+        form_texts=form_texts_for(forms, translations),
     )

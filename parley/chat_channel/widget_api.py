@@ -93,6 +93,15 @@ async def widget_config(
             operator_name=row.operator_name,
             operator_photo_url=row.operator_photo_url,
         )
+        forms = widget.Forms(
+            prechat_fields=tuple(row.prechat_fields),
+            prechat_required=tuple(row.prechat_required),
+            offline_form_enabled=row.offline_form_enabled,
+            holding_after_seconds=row.holding_after_seconds,
+            holding_text=row.holding_text,
+            contacts_after_seconds=row.contacts_after_seconds,
+            contacts_text=row.contacts_text,
+        )
         is_shown = widget.is_shown_on(url, row.show_on, row.hide_on)
     language = negotiate_language(
         lang, None, request.headers.get("accept-language"), runtime.settings.default_language
@@ -100,7 +109,7 @@ async def widget_config(
     response.headers["Access-Control-Allow-Origin"] = origin
     response.headers["Vary"] = "Origin"
     response.headers["Cache-Control"] = "no-cache"
-    return widget.config_for(look, translations(language), language, is_shown)
+    return widget.config_for(look, translations(language), language, is_shown, forms)
 
 
 class SnippetOut(BaseModel):

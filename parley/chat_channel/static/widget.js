@@ -1,4 +1,4 @@
-// Parley's chat widget for customers' sites (F-CH-1, F-CH-4, F-CH-7).
+// Parley's chat widget for customers' sites (F-CH-1, F-CH-2, F-CH-4, F-CH-7).
 //
 // Installed with one tag, nothing else on the page:
 //   <script src="https://parley.example/chat/widget.js" data-parley-widget="KEY" async></script>
@@ -9,7 +9,9 @@
 // websocket exactly as parley/chat_channel/PROTOCOL.md says: `hello` first, messages
 // shown in seq order and deduplicated by id, every visitor message kept in an outbox
 // (in local storage, so a reload or another tab resends it) under its client_msg_id
-// until its `ack`, reconnects with backoff, typing and read marks both ways.
+// until its `ack`, reconnects with backoff, typing and read marks both ways. Its forms
+// (PROTOCOL.md, Forms): the pre-chat form before the first message, "leave us a message"
+// while no agent can answer, and the holding text and contacts prompt while nobody has.
 //
 // The visitor id from `welcome` is kept in local storage for this site, so today's
 // conversation survives page loads, other tabs and closing the window: each page asks
@@ -206,6 +208,18 @@
     .meta { display: block; margin-top: 2px; font-size: 11px; opacity: .8; text-align: right; }
     .ended { align-self: center; color: #57606a; font-size: 12px; text-align: center; }
     .typing { margin: 0; padding: 0 12px 6px; color: #57606a; font-size: 12px; font-style: italic; }
+    .panel { flex: 1; min-height: 0; overflow-y: auto; padding: 12px; display: flex; flex-direction: column; gap: 10px; }
+    .panel p { margin: 0; }
+    .panel form, .contacts form { display: flex; flex-direction: column; gap: 8px; padding: 0; border: 0; }
+    .field { display: flex; flex-direction: column; gap: 2px; font-size: 13px; }
+    .field input, .field textarea {
+      padding: 6px 8px; font: inherit; color: inherit; background: #fff; border: 1px solid #d0d7de;
+      border-radius: 6px;
+    }
+    .field textarea { height: 72px; resize: vertical; }
+    .field [aria-invalid="true"] { border-color: #d1242f; box-shadow: 0 0 0 1px #d1242f; }
+    .panel form button, .contacts form button { padding: 8px 14px; align-self: flex-start; }
+    .contacts { align-self: stretch; padding: 8px 10px; border-radius: 12px; background: #eef1f4; }
     form { display: flex; gap: 8px; padding: 8px; border-top: 1px solid #d0d7de; flex: none; }
     textarea {
       flex: 1; height: 42px; max-height: 120px; padding: 8px; resize: none; font: inherit;
@@ -249,6 +263,24 @@
       this.isEnded = false; // the last conversation shown here has ended
       this.welcomed = null; // the conversation the last `welcome` described
 
+      // The forms (F-CH-2; PROTOCOL.md, Forms). `agentsAvailable` is the last `welcome`'s
+      // word; the offline form shows only once one has said no.
+      this.forms = config.forms;
+      this.formTexts = config.form_texts;
+      this.agentsAvailable = true;
+      this.agentsKnown = false;
+      this.panelMode = null;
+      this.detailsFor = null; // "prechat" or "contacts" while a `details` frame is out
+      this.question = null; // sent as the first message once the pre-chat form is saved
+      this.offline = null; // the `offline_message` not yet received
+      this.offlineDone = false;
+      this.waitStart = null;
+      this.waitTimers = [];
+      this.isHoldingShown = false;
+      this.isContactsShown = false;
+      this.contactsSaved = false;
+      this.contactsItem = null;
+
       this.socket = null;
       this.isWelcomed = false;
       this.justWelcomed = false;
@@ -269,6 +301,7 @@
           this.pending.set(item.id, { text: item.text.slice(0, MAX_TEXT), status: "sending", seq: null });
         }
       }
+      this.hasDetails = saved.hasDetails === true; // the pre-chat form was answered here
       this.isOpen = saved.isOpen === true;
       this.isMinimized = saved.isMinimized === true;
       const place = saved.window || {};
@@ -328,9 +361,12 @@
       this.sendButton = h("button", { type: "submit" }, this.texts.send);
       const form = h("form", { onsubmit: (event) => { event.preventDefault(); this.send(); } },
         this.input, this.sendButton);
+      this.composer = form;
+      this.panel = h("div", { class: "panel", hidden: true });
 
       this.window = h("section", { class: "window", role: "dialog", "aria-label": this.texts.title },
-        grip, this.header, h("div", { class: "body" }, this.notice, this.list, this.typing, form));
+        grip, this.header,
+        h("div", { class: "body" }, this.notice, this.panel, this.list, this.typing, form));
 
       const style = h("style", {});
       style.textContent = STYLE;
@@ -480,7 +516,187 @@
       this.typing.hidden = !this.isAgentTyping;
       this.input.disabled = this.isRefused;
       this.sendButton.disabled = this.isRefused;
+      this.renderPanel();
+      this.updateWaiting();
       this.renderMessages();
+    }
+
+    // --- the forms (F-CH-2) -------------------------------------------------------------
+
+    hasConversation() {
+      return this.conversationId !== null || this.lastSeq > 0 || this.pending.size > 0;
+    }
+
+    // What the window shows instead of the chat, if anything.
+    mode() {
+      if (this.hasConversation()) return "chat";
+      if (this.offlineDone) return "offline-done";
+      if (this.agentsKnown && !this.agentsAvailable && this.forms.offline_form_enabled) return "offline";
+      if (this.forms.prechat_fields.length && !this.hasDetails) return "prechat";
+      return "chat";
+    }
+
+    field(name, isRequired) {
+      const text = this.formTexts[name];
+      const label = isRequired ? `${text} (${this.formTexts.required})` : text;
+      const attributes = { name, required: isRequired, "aria-label": text };
+      const control = name === "question" || name === "message"
+        ? h("textarea", { ...attributes, maxlength: MAX_TEXT })
+        : h("input", { ...attributes, type: { email: "email", phone: "tel" }[name] || "text",
+          maxlength: { email: 320, phone: 40 }[name] || 100,
+          autocomplete: { name: "name", email: "email", phone: "tel" }[name] });
+      control.addEventListener("input", () => control.removeAttribute("aria-invalid"));
+      return h("label", { class: "field" }, h("span", {}, label), control);
+    }
+
+    // The filled fields of a form, trimmed and bounded, by name.
+    values(form, names) {
+      const values = {};
+      for (const name of names) {
+        const control = form.elements.namedItem(name);
+        const value = control ? bounded(control.value.trim(), name === "question" || name === "message" ? MAX_TEXT : 320) : "";
+        if (value) values[name] = value;
+      }
+      return values;
+    }
+
+    renderPanel() {
+      const mode = this.mode();
+      this.panel.hidden = mode === "chat";
+      this.list.hidden = mode !== "chat";
+      this.composer.hidden = mode !== "chat";
+      if (mode === this.panelMode) return; // keep what the visitor typed
+      this.panelMode = mode;
+      const texts = this.formTexts;
+      if (mode === "prechat") {
+        const required = new Set(this.forms.prechat_required);
+        const form = h("form", { class: "prechat", onsubmit: (event) => {
+          event.preventDefault();
+          this.submitPrechat(event.currentTarget);
+        } }, this.forms.prechat_fields.map((name) => this.field(name, required.has(name))),
+        h("button", { type: "submit" }, texts.start));
+        this.panel.replaceChildren(h("p", {}, texts.prechat_title), form);
+      } else if (mode === "offline") {
+        const form = h("form", { class: "offline", onsubmit: (event) => {
+          event.preventDefault();
+          this.submitOffline(event.currentTarget);
+        } }, ["name", "email", "message"].map((name) => this.field(name, true)),
+        h("button", { type: "submit" }, texts.offline_send));
+        this.panel.replaceChildren(h("p", {}, texts.offline_title), form);
+      } else if (mode === "offline-done") {
+        this.panel.replaceChildren(h("p", { class: "offline-sent" }, texts.offline_sent));
+      } else {
+        this.panel.replaceChildren();
+      }
+    }
+
+    submitPrechat(form) {
+      const values = this.values(form, this.forms.prechat_fields);
+      this.question = values.question || null;
+      this.detailsFor = "prechat";
+      if (!this.sendFrame({ type: "details", ...values })) this.showNotice(this.texts.retry_hint);
+    }
+
+    submitOffline(form) {
+      const values = this.values(form, ["name", "email", "message"]);
+      this.offline = { type: "offline_message", client_msg_id: newMessageId(), name: values.name || "",
+        email: values.email || "", text: values.message || "" };
+      if (!this.sendFrame(this.offline)) this.showNotice(this.texts.retry_hint);
+    }
+
+    submitContacts(form) {
+      const values = this.values(form, ["name", "email", "phone"]);
+      this.detailsFor = "contacts";
+      if (!this.sendFrame({ type: "details", ...values })) this.showNotice(this.texts.retry_hint);
+    }
+
+    detailsSaved() {
+      if (this.detailsFor === "prechat") {
+        this.hasDetails = true;
+        store.update((data) => { data.hasDetails = true; });
+        const question = this.question;
+        this.question = null;
+        if (question) this.queueMessage(question);
+      } else if (this.detailsFor === "contacts") {
+        this.contactsSaved = true;
+        this.contactsItem = null;
+      }
+      this.detailsFor = null;
+      this.hideNotice();
+      this.render();
+    }
+
+    offlineReceived(frame) {
+      if (!this.offline || frame.client_msg_id !== this.offline.client_msg_id) return;
+      this.offline = null;
+      this.offlineDone = true;
+      this.hideNotice();
+      this.render();
+    }
+
+    // A refused form: its fields named by the server are marked.
+    markInvalid(fields) {
+      for (const item of fields) {
+        const name = String(item.field || "").split(".")[1];
+        if (!["name", "email", "phone", "question"].includes(name) && name !== "text") continue;
+        const control = this.window.querySelector(
+          `form [name="${name === "text" ? "message" : name}"]`);
+        if (control) control.setAttribute("aria-invalid", "true");
+      }
+    }
+
+    // The holding text and the prompt to leave contacts, while the visitor's messages
+    // have no agent's answer (counted from the first of them).
+    updateWaiting() {
+      let first = null;
+      let hasAgent = false;
+      for (const message of this.messages.values()) {
+        if (message.generation !== this.generation) continue;
+        if (message.author.kind === "agent") hasAgent = true;
+        if (message.author.kind === "visitor" && (first === null || message.seq < first.seq)) first = message;
+      }
+      const isWaiting = !hasAgent && (first !== null || this.pending.size > 0);
+      if (!isWaiting) {
+        for (const timer of this.waitTimers) clearTimeout(timer);
+        this.waitTimers = [];
+        this.waitStart = null;
+        this.isHoldingShown = false;
+        this.isContactsShown = false;
+        return;
+      }
+      if (this.waitStart !== null) return;
+      const sentAt = first ? Date.parse(first.sent_at) : NaN;
+      this.waitStart = Number.isNaN(sentAt) ? Date.now() : Math.min(sentAt, Date.now());
+      const after = (seconds, show) => {
+        const wait = Math.max(0, this.waitStart + seconds * 1000 - Date.now());
+        this.waitTimers.push(setTimeout(() => { show(); this.render(); }, wait));
+      };
+      after(this.forms.holding_after_seconds, () => { this.isHoldingShown = true; });
+      after(this.forms.contacts_after_seconds, () => { this.isContactsShown = true; });
+    }
+
+    waitingItems() {
+      const items = [];
+      if (this.isHoldingShown) {
+        items.push(h("li", { class: "message from-system holding" }, this.formTexts.holding));
+      }
+      if (this.isContactsShown) {
+        if (this.contactsSaved) {
+          items.push(h("li", { class: "message from-system" }, this.formTexts.contacts_saved));
+        } else {
+          if (!this.contactsItem) {
+            const form = h("form", { onsubmit: (event) => {
+              event.preventDefault();
+              this.submitContacts(event.currentTarget);
+            } }, ["name", "email", "phone"].map((name) => this.field(name, false)),
+            h("button", { type: "submit" }, this.formTexts.contacts_send));
+            this.contactsItem = h("li", { class: "contacts" },
+              h("p", {}, this.formTexts.contacts_prompt), form);
+          }
+          items.push(this.contactsItem);
+        }
+      }
+      return items;
     }
 
     renderMessages() {
@@ -507,6 +723,7 @@
           sending: this.texts.sending, sent: this.texts.sent, failed: this.texts.not_sent,
         }[item.status])));
       }
+      items.push(...this.waitingItems());
       this.list.replaceChildren(...items);
       if (isAtBottom || items.length <= 1) this.list.scrollTop = this.list.scrollHeight;
     }
@@ -696,6 +913,8 @@
           return this.render();
         case "error": return this.error(frame, wasJustWelcomed);
         case "closed": return this.closed();
+        case "details_saved": return this.detailsSaved();
+        case "offline_received": return this.offlineReceived(frame);
         default: return undefined; // a newer server's frame: not for this script
       }
     }
@@ -719,6 +938,9 @@
       this.backoff = BACKOFF_FIRST_MS;
       this.hideNotice();
       this.welcomed = conversation;
+      this.agentsAvailable = frame.agents_available !== false;
+      this.agentsKnown = true;
+      if (this.offline) this.sendFrame(this.offline); // same id: one case however often
       if (conversation) {
         this.conversationId = conversation.id;
         this.agentReadUpTo = Math.max(this.agentReadUpTo, conversation.agent_read_up_to);
@@ -801,6 +1023,13 @@
         this.pending.get(frame.client_msg_id).status = "failed";
         this.forgetSent(frame.client_msg_id);
       }
+      const fields = Array.isArray(frame.fields) ? frame.fields : [];
+      if (fields.some((item) => /^(details|offline_message)\./.test(String(item.field)))) {
+        // A form the server refused: say which fields, keep what was typed.
+        this.markInvalid(fields);
+        this.showNotice(this.formTexts.error_invalid, { isError: true, hideAfter: ERROR_SHOWN_MS });
+        return;
+      }
       const text = {
         bad_frame: this.texts.error_bad_frame,
         frame_too_large: this.texts.error_frame_too_large,
@@ -821,6 +1050,11 @@
     send() {
       const text = this.input.value;
       if (!text.trim() || this.isRefused) return;
+      this.input.value = "";
+      this.queueMessage(text);
+    }
+
+    queueMessage(text) {
       this.unlockSound();
       const clientMsgId = newMessageId();
       const boundedText = bounded(text, MAX_TEXT);

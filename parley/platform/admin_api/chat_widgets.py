@@ -10,6 +10,11 @@ The look (F-CH-1) is configured here too: texts (blank means the default in the 
 language), `#rrggbb` colours, the corner and offsets, the operator shown, and page URL
 rules (`*` is any run of characters) for where the widget shows. The embed snippet is
 `GET /api/chat-widgets/{id}/snippet`, served by the chat channel beside the script.
+
+The forms (F-CH-2) too: the pre-chat fields and which of them are required (only asked
+ones may be), the offline form and the address told of each offline message, and after
+how many seconds without an agent's answer the holding text and the prompt to leave
+contacts appear, with those texts (blank: the defaults in the visitor's language).
 """
 
 from __future__ import annotations
@@ -22,8 +27,9 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter
 from pydantic import AfterValidator, BaseModel, Field
 
+from parley.platform.admin_api.identities import normalize_email
 from parley.platform.admin_api.resources import Access, Context, Filter, Resource
-from parley.platform.admin_api.schemas import Input, Name
+from parley.platform.admin_api.schemas import Input, Name, invalid
 from parley.platform.models import ChatWidget, Queue
 from parley.platform.web.deps import ADMINS, SUPERVISORS
 
@@ -71,6 +77,17 @@ UrlRule = Annotated[
     ),
 ]
 UrlRules = Annotated[list[UrlRule], Field(max_length=50)]
+PrechatField = Literal["name", "email", "phone", "question"]
+PrechatFields = Annotated[list[PrechatField], Field(max_length=4)]
+LongText = Annotated[str, Field(max_length=500), AfterValidator(_is_plain_text)]
+Delay = Annotated[int, Field(ge=1, le=3600, description="Seconds without an agent's answer.")]
+
+
+def _is_email_or_blank(value: str) -> str:
+    return normalize_email(value) if value.strip() else ""
+
+
+NotifyEmail = Annotated[str, Field(max_length=320), AfterValidator(_is_email_or_blank)]
 
 
 class ChatWidgetCreate(Input):
@@ -92,6 +109,22 @@ class ChatWidgetCreate(Input):
         default_factory=list, description="Page URL rules (`*` is any text); empty: every page."
     )
     hide_on: UrlRules = Field(default_factory=list, description="Page URL rules it never shows on.")
+    prechat_fields: PrechatFields = Field(
+        default_factory=list, description="Asked before the first message; empty: no form."
+    )
+    prechat_required: PrechatFields = Field(
+        default_factory=list, description="Which of `prechat_fields` must be filled."
+    )
+    offline_form_enabled: bool = Field(
+        False, description='Offer "leave us a message" when no agent can answer.'
+    )
+    offline_notify_email: NotifyEmail = Field(
+        "", description="Told of each offline message; blank: nobody is mailed."
+    )
+    holding_after_seconds: Delay = 30
+    holding_text: LongText = Field("", description="Blank: the default in the visitor's language.")
+    contacts_after_seconds: Delay = 60
+    contacts_text: LongText = Field("", description="Blank: the default in the visitor's language.")
 
 
 class ChatWidgetOut(BaseModel):
@@ -113,6 +146,14 @@ class ChatWidgetOut(BaseModel):
     operator_photo_url: str
     show_on: list[str]
     hide_on: list[str]
+    prechat_fields: list[str]
+    prechat_required: list[str]
+    offline_form_enabled: bool
+    offline_notify_email: str
+    holding_after_seconds: int
+    holding_text: str
+    contacts_after_seconds: int
+    contacts_text: str
     created_at: datetime
     updated_at: datetime
 
@@ -126,6 +167,17 @@ class ChatWidgetResource(Resource[ChatWidget]):
         for rules in ("show_on", "hide_on"):
             if rules in values:
                 values[rules] = list(dict.fromkeys(values[rules]))
+        for fields in ("prechat_fields", "prechat_required"):
+            if fields in values:
+                values[fields] = list(dict.fromkeys(values[fields]))
+        asked = values.get("prechat_fields", row.prechat_fields if row else [])
+        required = values.get("prechat_required", row.prechat_required if row else [])
+        if not set(required) <= set(asked):
+            raise invalid(
+                ("prechat_required",),
+                "Only fields the pre-chat form asks can be required.",
+                required,
+            )
         if row is None:
             values["public_key"] = new_public_key()
         return values

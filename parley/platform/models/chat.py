@@ -8,6 +8,7 @@ A conversation itself is a chat `Interaction` with its `Message` rows: numbered 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
@@ -44,6 +45,20 @@ class ChatWidget(TimestampMixin, Base):
     # `show_on` (every page when empty), unless one of `hide_on` matches.
     show_on: Mapped[list[str]] = mapped_column(default=list)
     hide_on: Mapped[list[str]] = mapped_column(default=list)
+    # F-CH-2. The pre-chat form asks `prechat_fields` (of name, email, phone, question)
+    # before the first message, `prechat_required` of them required; none: no form.
+    prechat_fields: Mapped[list[str]] = mapped_column(default=list)
+    prechat_required: Mapped[list[str]] = mapped_column(default=list)
+    # With no agent to answer (opt-in: else the chat waits in the queue as before), "leave
+    # us a message" makes a case and mails this address.
+    offline_form_enabled: Mapped[bool] = mapped_column(default=False)
+    offline_notify_email: Mapped[str] = mapped_column(String(320), default="")
+    # Without an agent's answer: the holding text after this long, then the prompt to
+    # leave contacts. Blank texts are the defaults in the visitor's language.
+    holding_after_seconds: Mapped[int] = mapped_column(default=30)
+    holding_text: Mapped[str] = mapped_column(String(500), default="")
+    contacts_after_seconds: Mapped[int] = mapped_column(default=60)
+    contacts_text: Mapped[str] = mapped_column(String(500), default="")
 
 
 class ChatVisitor(Base):
@@ -69,3 +84,6 @@ class ChatVisitor(Base):
     language: Mapped[str] = mapped_column(String(35), default="")
     screen: Mapped[str] = mapped_column(String(20), default="")  # "1920x1080"
     ip: Mapped[str] = mapped_column(String(45), default="")
+    # What the visitor told in the pre-chat or contacts form (name, email, phone,
+    # question), shown to the agents with their chats.
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
