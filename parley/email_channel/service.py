@@ -468,6 +468,7 @@ class MailboxIngest:
                         Message.author_contact_id,
                         Message.subject,
                         Case.queue_id,
+                        Message.headers,
                     )
                     .join(Case, Case.id == Message.case_id)
                     .where(
@@ -479,7 +480,7 @@ class MailboxIngest:
                 )
             ).all()
         queued = 0
-        for message_id, case_id, contact_id, subject, queue_id in rows:
+        for message_id, case_id, contact_id, subject, queue_id, headers in rows:
             assert case_id is not None  # joined on Case
             ref = f"email-message:{message_id}"
             async with self._database.transaction() as db:
@@ -498,7 +499,12 @@ class MailboxIngest:
                             contact_id=contact_id,
                             case_id=case_id,
                             external_ref=ref,
-                            attributes={"subject": subject, "message_id": message_id},
+                            # Who wrote, for the offer and the tab (offers.js `caller`).
+                            attributes={
+                                "subject": subject,
+                                "message_id": message_id,
+                                **_sender_attributes(headers),
+                            },
                         )
                     )
                 except DomainError as error:
@@ -557,6 +563,15 @@ def _sender(parsed: ParsedMessage) -> Address | None:
 
 def _addresses(addresses: tuple[Address, ...]) -> list[dict[str, str]]:
     return [{"name": a.name, "address": a.address} for a in addresses]
+
+
+def _sender_attributes(headers: dict[str, Any]) -> dict[str, str]:
+    sender = headers.get("from") or {}
+    return {
+        key: str(sender[field])
+        for key, field in (("from", "address"), ("from_name", "name"))
+        if sender.get(field)
+    }
 
 
 def _headers(
