@@ -31,6 +31,7 @@ from parley.platform.web.health import record_metrics
 from parley.platform.web.health import router as health_router
 from parley.telephony.ami import AmiConnector
 from parley.telephony.api import router as calls_router
+from parley.telephony.callbacks import CallbackScheduler
 from parley.telephony.control import CallControl
 from parley.telephony.voice import VoiceService, parse_ami_url
 
@@ -65,12 +66,16 @@ def add_voice(runtime: Runtime) -> CallControl | None:
     )
     runtime.services.append(voice)
     runtime.readiness["voice"] = voice.readiness
-    return CallControl(voice, settings.data_dir / "recordings")
+    control = CallControl(voice)
+    runtime.call_commands = control.command
+    return control
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
     runtime = Runtime.from_settings(settings or get_settings(), clock=clock)
     call_control = add_voice(runtime)
+    if runtime.engine is not None:
+        runtime.services.append(CallbackScheduler(runtime))
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

@@ -353,6 +353,84 @@ def demo(no_serve: bool, host: str | None, port: int | None) -> None:
     _serve(settings, migrate=False)
 
 
+@main.command("asterisk-config")
+@click.option(
+    "--dir",
+    "base",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Where Asterisk's configuration and working directories go.",
+)
+@click.option(
+    "--run-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Its control socket (a short path); default: <dir>/run.",
+)
+@click.option("--ami-port", type=int, default=5038, show_default=True)
+@click.option("--sip-port", type=int, default=5060, show_default=True)
+@click.option(
+    "--phone",
+    "phones",
+    multiple=True,
+    metavar="NAME",
+    help="An agent's SIP phone (repeatable); its password is generated and printed.",
+)
+@click.option("--trunk", metavar="HOST[:PORT]", help="The carrier's SIP address.")
+@click.option(
+    "--prefix",
+    type=click.Path(path_type=Path),
+    default=Path("/opt/parley-asterisk"),
+    show_default=True,
+    help="Where asterisk/install.sh installed Asterisk.",
+)
+def asterisk_config(
+    base: Path,
+    run_dir: Path | None,
+    ami_port: int,
+    sip_port: int,
+    phones: tuple[str, ...],
+    trunk: str | None,
+    prefix: Path,
+) -> None:
+    """Write the Asterisk configuration this Parley drives (AMI user, FastAGI, dialplan).
+
+    Prints the PARLEY_AMI_URL to set and the command that runs Asterisk with it."""
+    from parley.telephony.asterisk_config import (
+        AmiAccount,
+        AsteriskConfig,
+        AsteriskDirs,
+        SipPhone,
+        SipTrunk,
+        render,
+    )
+
+    settings = _settings()
+    secret = secrets.token_hex(16)
+    passwords = {name: secrets.token_hex(12) for name in phones}
+    carrier = None
+    if trunk:
+        host, _, port = trunk.partition(":")
+        carrier = SipTrunk("carrier", host, int(port) if port else 5060)
+    try:
+        config = AsteriskConfig(
+            dirs=AsteriskDirs(base=base.resolve(), run=(run_dir or base / "run").resolve()),
+            ami=AmiAccount(port=ami_port, username="parley", secret=secret),
+            sip_port=sip_port,
+            prefix=prefix,
+            phones=tuple(SipPhone(name, password) for name, password in passwords.items()),
+            trunk=carrier,
+            fastagi_url=f"agi://{settings.fastagi_host}:{settings.fastagi_port}/inbound",
+        )
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    conf = render(config)
+    click.echo(f"Asterisk configuration written to {conf.parent}")
+    click.echo(f"Run it:  {prefix}/sbin/asterisk -f -C {conf}")
+    click.echo(f"Then set PARLEY_AMI_URL=ami://parley:{secret}@127.0.0.1:{ami_port}")
+    for name, password in passwords.items():
+        click.echo(f"SIP phone {name}: password {password} (its device in Parley: PJSIP/{name})")
+
+
 @main.command()
 def version() -> None:
     """Print Parley's version."""

@@ -9,7 +9,7 @@ readiness check: `/readyz` reports it beside the database's.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -44,6 +44,9 @@ class Service(Protocol):
 
 # None when ready, else why not (shown by /readyz).
 ReadinessCheck = Callable[[], str | None]
+# (agent id, interaction id, action, digits): the agent socket's `call.command` frames,
+# carried out by the telephony role (platform cannot import it).
+CallCommandHandler = Callable[[int, int, str, str | None], Awaitable[None]]
 
 
 @dataclass
@@ -56,6 +59,7 @@ class Runtime:
     engine: Engine | None = None
     services: list[Service] = field(default_factory=list)
     readiness: dict[str, ReadinessCheck] = field(default_factory=dict)
+    call_commands: CallCommandHandler | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, *, clock: Clock | None = None) -> Runtime:

@@ -1,23 +1,33 @@
-"""The agent's call control over REST (`/api/calls/{interaction_id}/...`, F-VO-3, -5)
-and a supervisor's listen / whisper / barge (F-VO-10).
+"""The agent's call control over REST (`/api/calls/{interaction_id}/...`, F-VO-3, -5),
+a supervisor's listen / whisper / barge (F-VO-10), click to call (`POST /api/calls`),
+voicemail recordings, and callbacks agents schedule (`/api/calls/callbacks`, F-VO-7).
 
 Only the agent the call is connected to, or a supervisor or admin, may control a call;
-only supervisors and admins may listen in. Every route answers 503 `voice_unavailable`
-where this process runs no voice service (no AMI URL, or not the engine role).
+only supervisors and admins may listen in. The routes that act on Asterisk answer 503
+`voice_unavailable` where this process runs no voice service (no AMI URL, or not the
+engine role); scheduled callbacks are queued by the engine role's `CallbackScheduler`.
 """
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from parley.platform.auth.principal import Principal
-from parley.platform.errors import DomainError, Forbidden, NotFound
-from parley.platform.models import Interaction, Queue, User
+from parley.platform.errors import Conflict, DomainError, Forbidden, NotFound
+from parley.platform.models import (
+    CallbackState,
+    Channel,
+    Interaction,
+    Queue,
+    ScheduledCallback,
+    User,
+)
 from parley.platform.web.deps import SUPERVISORS, AnyUser, DbDep, Supervisor
 from parley.telephony.control import CallControl, SpyMode, VoiceUnavailable
 
@@ -114,11 +124,88 @@ async def dial(body: DialIn, request: Request, me: AnyUser) -> DialOut:
     return DialOut(interaction_id=interaction_id)
 
 
+class CallbackIn(_Body):
+    number: Number
+    due_at: AwareDatetime
+    queue_id: int
+    is_personal: bool = Field(True, description="Offered to you first; else to the queue.")
+    contact_id: int | None = None
+    note: str = Field("", max_length=500)
+
+
+class CallbackOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    agent_id: int
+    queue_id: int
+    is_personal: bool
+    number: str
+    contact_id: int | None
+    note: str
+    due_at: datetime
+    state: CallbackState
+    interaction_id: int | None
+
+
+@router.post("/callbacks", status_code=201)
+async def schedule_callback(
+    body: CallbackIn, request: Request, me: AnyUser, db: DbDep
+) -> CallbackOut:
+    """Promise a call back for a time: at `due_at` a callback task is queued (F-VO-7)."""
+    queue = await db.get(Queue, body.queue_id)
+    if queue is None or not queue.is_active:
+        raise NotFound("Queue", body.queue_id)
+    if Channel.CALLBACK.value not in queue.channels:
+        raise DomainError("no_callbacks", f"Queue {queue.name} takes no callbacks.")
+    now = request.app.state.runtime.clock.now()
+    if body.due_at < now - timedelta(minutes=1):
+        raise DomainError("due_in_the_past", "A callback is due now or later.")
+    callback = ScheduledCallback(agent_id=me.user_id, **body.model_dump())
+    db.add(callback)
+    await db.flush()
+    return CallbackOut.model_validate(callback)
+
+
+@router.get("/callbacks")
+async def list_callbacks(me: AnyUser, db: DbDep) -> list[CallbackOut]:
+    """Callbacks still to come: your own; a supervisor's list holds everyone's."""
+    query = select(ScheduledCallback).where(ScheduledCallback.state == CallbackState.PENDING)
+    if not me.has_role(*SUPERVISORS):
+        query = query.where(ScheduledCallback.agent_id == me.user_id)
+    rows = await db.scalars(query.order_by(ScheduledCallback.due_at, ScheduledCallback.id))
+    return [CallbackOut.model_validate(row) for row in rows]
+
+
+@router.delete("/callbacks/{callback_id}", status_code=204)
+async def cancel_callback(callback_id: int, me: AnyUser, db: DbDep) -> None:
+    callback = await db.get(ScheduledCallback, callback_id)
+    if callback is None or (callback.agent_id != me.user_id and not me.has_role(*SUPERVISORS)):
+        raise NotFound("Callback", callback_id)
+    if callback.state is not CallbackState.PENDING:
+        raise Conflict("callback_not_pending", "The callback was queued or cancelled already.")
+    callback.state = CallbackState.CANCELLED
+
+
 @router.get("/transfer-targets")
 async def transfer_targets(db: DbDep, _me: AnyUser) -> list[TransferTargetOut]:
     """The queues a call may be transferred to: the active ones that take calls."""
     queues = await db.scalars(select(Queue).where(Queue.is_active).order_by(Queue.name))
     return [TransferTargetOut(id=q.id, name=q.name) for q in queues if "voice" in q.channels]
+
+
+@router.get("/{interaction_id}/recordings/{name}")
+async def recording_file(
+    interaction_id: int, name: str, request: Request, me: AnyUser, db: DbDep
+) -> FileResponse:
+    """A recording of the call, for the agent who had it or a supervisor (F-VO-5)."""
+    voice = call_control(request).voice
+    interaction = await db.get(Interaction, interaction_id)
+    if interaction is None or name not in interaction.attributes.get("recordings", []):
+        raise NotFound("Recording", name)
+    if not me.has_role(*SUPERVISORS) and interaction.agent_id != me.user_id:
+        raise Forbidden("Only the agent who had the call, or a supervisor, may listen.")
+    return FileResponse(voice.recording_file(name), media_type="audio/wav")
 
 
 @router.get("/{interaction_id}/voicemail")

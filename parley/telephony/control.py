@@ -23,6 +23,7 @@ Asterisk does not do it, `VoiceUnavailable`.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from enum import StrEnum
 from pathlib import Path
@@ -32,7 +33,7 @@ import structlog
 
 from parley.platform.errors import Conflict, DomainError, NotFound
 from parley.platform.models import User
-from parley.telephony.ami import AmiError
+from parley.telephony.ami import ActionFailed, AmiError
 from parley.telephony.voice import HOLD_CONTEXT, VoiceService, dial_string
 
 log = structlog.get_logger(__name__)
@@ -41,6 +42,8 @@ HELD_CONTEXT = "parley-held"
 CONFERENCE_CONTEXT = "parley-conference"
 SPY_CONTEXT = "parley-spy"
 OUTBOUND_CONTEXT = "parley-outbound"
+_SETTLE_SECONDS = 3.0
+_BRIDGE_ATTEMPTS = 5
 _DTMF = re.compile(r"[0-9*#A-D]{1,32}")
 _NUMBER = re.compile(r"\+?[0-9]{2,20}")
 
@@ -59,9 +62,9 @@ class VoiceUnavailable(DomainError):
 
 
 class CallControl:
-    def __init__(self, voice: VoiceService, recordings: Path) -> None:
+    def __init__(self, voice: VoiceService) -> None:
         self.voice = voice
-        self.recordings = recordings
+        self.recordings = voice.recordings_dir
         # What the desktop shows per call: muted, and the recording's part and pause.
         self._muted: set[int] = set()
         self._recording: dict[int, tuple[int, bool]] = {}
@@ -110,6 +113,21 @@ class CallControl:
             log.warning("voice.action_failed", action=action.get("Action"), reason=str(exc))
             raise VoiceUnavailable(str(exc)) from None
 
+    async def command(
+        self, agent_id: int, interaction_id: int, action: str, digits: str | None
+    ) -> None:
+        """The agent socket's `call.command`: the agent's own call only."""
+        if self.voice.agent_of(interaction_id) != agent_id:
+            raise NotFound("Call", interaction_id)
+        if action == "hangup":
+            await self.hangup(interaction_id)
+        elif action in ("hold", "resume"):
+            await (self.hold if action == "hold" else self.resume)(interaction_id)
+        elif action in ("mute", "unmute"):
+            await self.mute(interaction_id, action == "mute")
+        else:
+            await self.send_dtmf(interaction_id, digits or "")
+
     def _is_held(self, interaction_id: int) -> bool:
         tracked = self.voice.call_of(interaction_id)
         return tracked is not None and tracked[1] == "held"
@@ -150,10 +168,46 @@ class CallControl:
             return
         if agent is None:
             raise Conflict("agent_gone", f"The agent's leg of call {interaction_id} is gone.")
-        await self._send(
-            {"Action": "Bridge", "Channel1": caller.name, "Channel2": agent.name, "Tone": "no"}
-        )
+        # A resume right after the hold must wait for both legs to have left their bridge
+        # and reached the hold contexts: Asterisk cannot bridge a channel mid-redirect.
+        try:
+            async with asyncio.timeout(_SETTLE_SECONDS):
+                await self.voice.connector.wait_until(lambda: self._parked(interaction_id))
+        except TimeoutError:
+            pass  # bridge anyway: Asterisk says if it cannot
+        for attempt in range(_BRIDGE_ATTEMPTS):
+            caller, agent = self.voice.legs(interaction_id)
+            if agent is None:
+                raise Conflict("agent_gone", f"The agent's leg of call {interaction_id} is gone.")
+            try:
+                await self.voice.connector.send(
+                    {
+                        "Action": "Bridge",
+                        "Channel1": caller.name,
+                        "Channel2": agent.name,
+                        "Tone": "no",
+                    }
+                )
+                break
+            except ActionFailed as exc:
+                # "Unable to add ChannelN to bridge": a leg still settling into its hold
+                # context; it can be bridged a moment later.
+                if attempt + 1 == _BRIDGE_ATTEMPTS:
+                    raise VoiceUnavailable(str(exc)) from None
+                await asyncio.sleep(0.2)
+            except (AmiError, TimeoutError) as exc:
+                raise VoiceUnavailable(str(exc)) from None
         self.voice.set_held(interaction_id, False)
+
+    def _parked(self, interaction_id: int) -> bool:
+        caller, agent = self.voice.legs(interaction_id)
+        return (
+            caller.context == HOLD_CONTEXT
+            and agent is not None
+            and agent.context == HELD_CONTEXT
+            and caller.bridge_id is None
+            and agent.bridge_id is None
+        )
 
     async def mute(self, interaction_id: int, muted: bool) -> None:
         _caller, agent = self.voice.legs(interaction_id)
@@ -321,6 +375,7 @@ class CallControl:
         self.recordings.mkdir(parents=True, exist_ok=True)
         path = self.recording_path(interaction_id, part)
         await self._send({"Action": "MixMonitor", "Channel": caller.name, "File": str(path)})
+        await self.voice.note_recording(interaction_id, path)
         return path
 
     async def pause_recording(self, interaction_id: int, paused: bool) -> None:

@@ -64,6 +64,7 @@ from parley.platform.models import (
     User,
     VoiceNumber,
 )
+from parley.platform.models import Queue as QueueRow
 from parley.platform.routing import QueueClosed, QueueFull
 from parley.platform.runtime import Runtime
 from parley.telephony.ami import AmiConnector, AmiEndpoint, AmiError
@@ -188,6 +189,7 @@ class VoiceService:
         # Asterisk writes the recordings here: the same directory for both (embedded),
         # or a shared volume (the scaled stack).
         self._voicemail_dir = runtime.settings.data_dir.resolve() / "voicemail"
+        self.recordings_dir = runtime.settings.data_dir.resolve() / "recordings"
 
     # --- life cycle ----------------------------------------------------------------------
 
@@ -274,8 +276,10 @@ class VoiceService:
         call = self._by_interaction.get(interaction_id)
         if call is None:
             raise NotFound("Call", interaction_id)
-        self._forget(call)
-        await self._complete(call)
+        try:
+            await self._complete(call)
+        finally:
+            self._forget(call)  # tracked until the engine has been told
 
     async def requeue(self, interaction_id: int, queue_id: int) -> int:
         """Blind transfer to a queue: a new interaction for the same caller waits in
@@ -718,6 +722,7 @@ class VoiceService:
             call.phase = "talking"
             call.partner_uniqueid = self._partner(channel)
             await self._publish("call.answered", call)
+            await self._record_if_the_queue_does(call)
         elif channel.context == AGENT_CONTEXT:
             call.redirected = True
         elif channel.context == HOLD_CONTEXT and call.redirected:
@@ -828,6 +833,47 @@ class VoiceService:
             log.warning("voice.voicemail_not_queued", file=wav.name, code=exc.code)
             return
         log.info("voice.voicemail_queued", interaction_id=interaction_id)
+
+    async def _record_if_the_queue_does(self, call: _Call) -> None:
+        """Queues that record their calls (F-VO-5) start when the call is answered."""
+        if call.queue_id is None:
+            return
+        async with self._runtime.database.sessions() as db:
+            records = await db.scalar(
+                select(QueueRow.records_calls).where(QueueRow.id == call.queue_id)
+            )
+        live = self.connector.calls.channels.get(call.uniqueid)
+        if not records or live is None:
+            return
+        path = self.recordings_dir / f"interaction-{call.interaction_id}-auto.wav"
+        self.recordings_dir.mkdir(parents=True, exist_ok=True)
+        customer = live
+        if call.is_outbound and call.partner_uniqueid in self.connector.calls.channels:
+            customer = self.connector.calls.channels[call.partner_uniqueid]
+        try:
+            await self.connector.send(
+                {"Action": "MixMonitor", "Channel": customer.name, "File": str(path)}
+            )
+        except (AmiError, TimeoutError) as exc:
+            log.warning(
+                "voice.recording_failed", interaction_id=call.interaction_id, reason=str(exc)
+            )
+            return
+        await self.note_recording(call.interaction_id, path)
+
+    async def note_recording(self, interaction_id: int, path: Path) -> None:
+        """Keep the recording's file name on the interaction, for its history."""
+        async with self._runtime.database.transaction() as db:
+            interaction = await db.get_one(Interaction, interaction_id)
+            names = [*interaction.attributes.get("recordings", []), path.name]
+            interaction.attributes = {**interaction.attributes, "recordings": names}
+
+    def recording_file(self, name: str) -> Path:
+        """A call recording by its file name (never a path from elsewhere)."""
+        path = self.recordings_dir / Path(name).name
+        if not path.is_file() or path.suffix != ".wav":
+            raise NotFound("Recording", name)
+        return path
 
     def voicemail_file(self, name: str) -> Path:
         """A voicemail recording by its file name (never a path from elsewhere)."""

@@ -196,6 +196,34 @@ def test_version(tmp_path: Path) -> None:
     assert result.stdout.strip() == f"parley {__version__}"
 
 
+def test_asterisk_config_writes_the_dialplan_and_says_how_to_connect(tmp_path: Path) -> None:
+    result = _parley(
+        "asterisk-config",
+        "--dir",
+        "pbx",
+        "--phone",
+        "agent-1001",
+        "--trunk",
+        "sip.carrier.example:5070",
+        cwd=tmp_path,
+        env=_environment(PARLEY_FASTAGI_PORT="4600"),
+    )
+
+    assert result.returncode == 0, result.stderr
+    etc = tmp_path / "pbx" / "etc"
+    assert "AGI(agi://127.0.0.1:4600/inbound)" in (etc / "extensions.conf").read_text()
+    pjsip = (etc / "pjsip.conf").read_text()
+    assert "[agent-1001]" in pjsip and "contact = sip:sip.carrier.example:5070" in pjsip
+    ami_url = re.search(r"PARLEY_AMI_URL=(ami://parley:(\w+)@127.0.0.1:5038)", result.stdout)
+    assert ami_url is not None
+    assert f"secret = {ami_url.group(2)}" in (etc / "manager.conf").read_text()
+    assert "PJSIP/agent-1001" in result.stdout
+    refused = _parley(
+        "asterisk-config", "--dir", "x", "--phone", "bad name", cwd=tmp_path, env=_environment()
+    )
+    assert refused.returncode != 0 and "SIP phone name" in refused.stderr
+
+
 def _wait_until_up(url: str, process: subprocess.Popen[str], timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

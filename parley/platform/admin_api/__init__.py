@@ -1,11 +1,11 @@
 """The admin REST API: lists with paging, filters, sort and search, and audited
 create/read/update/delete, for users and their skills, teams, skills, queues,
 schedules, reason codes, dispositions, quick replies, contacts, chat widgets, voice
-numbers and blocked callers.
+numbers, IVR menus, blocked callers and mailboxes.
 
 `resources.py` is the one generic mechanism; each other module declares a group of
 nouns with their schemas and rules: `directory` (people), `routing` (routing
-configuration), `contacts`, `quick_replies`, `chat_widgets`, `voice`.
+configuration), `contacts`, `quick_replies`, `chat_widgets`, `voice`, `email_accounts`.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from parley.platform.admin_api import (
     chat_widgets,
     contacts,
     directory,
+    email_accounts,
     quick_replies,
     routing,
     voice,
@@ -30,4 +31,5 @@ def routers() -> list[APIRouter]:
         *contacts.routers(),
         *chat_widgets.routers(),
         *voice.routers(),
+        *email_accounts.routers(),
     ]

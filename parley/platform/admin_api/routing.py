@@ -191,6 +191,7 @@ class QueueCreate(Input):
     )
     allows_blending: bool = False
     disposition_required: bool = False
+    records_calls: bool = Field(False, description="Record every answered call.")
     schedule_id: int | None = None
     after_hours_action: AfterHoursAction = AfterHoursAction.MESSAGE
     after_hours_target: str | None = Field(None, max_length=200)
@@ -222,6 +223,7 @@ class QueueOut(BaseModel):
     overflow_queue_ids: list[int]
     allows_blending: bool
     disposition_required: bool
+    records_calls: bool
     schedule_id: int | None
     after_hours_action: str
     after_hours_target: str | None

@@ -63,6 +63,15 @@ class Logout(_Frame):
     type: Literal["logout"]
 
 
+class CallCommand(_Frame):
+    """Control of the call in hand (voice); carried out by the telephony role's handler."""
+
+    type: Literal["call.command"]
+    interaction_id: int
+    action: Literal["hangup", "hold", "resume", "mute", "unmute", "dtmf"]
+    digits: Annotated[str, Field(pattern=r"^[0-9*#A-D]{1,32}$")] | None = None
+
+
 ClientFrame = Annotated[
     Heartbeat
     | Sync
@@ -72,7 +81,8 @@ ClientFrame = Annotated[
     | RejectOffer
     | SetDisposition
     | WrapUpDone
-    | Logout,
+    | Logout
+    | CallCommand,
     Field(discriminator="type"),
 ]
 

@@ -40,7 +40,12 @@ CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_RATE_LIMITED = 4429
 
-_AGENT_EVENTS = ("agent.*", "offer.*", "interaction.*", "chat.*")
+_AGENT_EVENTS = ("agent.*", "offer.*", "interaction.*", "chat.*", "call.*")
+
+
+class VoiceNotConfigured(DomainError):
+    def __init__(self) -> None:
+        super().__init__("voice_unavailable", "This process has no voice service.")
 
 
 def _concerns(event: Event, agent_id: int) -> bool:
@@ -77,9 +82,15 @@ def snapshot(engine: Engine, agent_id: int, now_iso: str) -> dict[str, Any]:
     return {"type": "snapshot", "server_time": now_iso, "agent": agent, "offers": offers}
 
 
-async def _handle(engine: Engine, agent_id: int, frame: Any) -> dict[str, Any] | None:
+async def _handle(
+    runtime: Runtime, engine: Engine, agent_id: int, frame: Any
+) -> dict[str, Any] | None:
     """Carry out one desktop frame; return the result fields of its ack."""
     match frame:
+        case protocol.CallCommand(interaction_id=interaction_id, action=action):
+            if runtime.call_commands is None:
+                raise VoiceNotConfigured()
+            await runtime.call_commands(agent_id, interaction_id, action, frame.digits)
         case protocol.Heartbeat():
             engine.heartbeat(agent_id)
             return None
@@ -168,7 +179,7 @@ class _Connection:
             await self.send_snapshot()
             return
         try:
-            result = await _handle(self.engine, self.agent_id, frame)
+            result = await _handle(self.runtime, self.engine, self.agent_id, frame)
         except DomainError as exc:
             await self.send(protocol.error(frame_id, exc.code, exc.message))
             return

@@ -36,7 +36,13 @@ from parley.platform.models.routing import (
     Schedule,
 )
 from parley.platform.models.security import ApiToken, AuditLog, LoginAttempt, UserSession
-from parley.platform.models.voice import BlockedCaller, IvrMenu, VoiceNumber
+from parley.platform.models.voice import (
+    BlockedCaller,
+    CallbackState,
+    IvrMenu,
+    ScheduledCallback,
+    VoiceNumber,
+)
 
 __all__ = [
     "AgentSkill",
@@ -44,6 +50,7 @@ __all__ = [
     "ApiToken",
     "AuditLog",
     "BlockedCaller",
+    "CallbackState",
     "Case",
     "CasePriority",
     "CaseStatus",
@@ -73,6 +80,7 @@ __all__ = [
     "Role",
     "RoutingStrategy",
     "Schedule",
+    "ScheduledCallback",
     "Skill",
     "Team",
     "TlsMode",

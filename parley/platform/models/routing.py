@@ -61,6 +61,8 @@ class Queue(TimestampMixin, Base):
     overflow_queue_ids: Mapped[list[Any]] = mapped_column(default=list)
     allows_blending: Mapped[bool] = mapped_column(default=False)
     disposition_required: Mapped[bool] = mapped_column(default=False)
+    # Record every call of the queue from the moment it is answered (F-VO-5).
+    records_calls: Mapped[bool] = mapped_column(default=False)
     schedule_id: Mapped[int | None] = mapped_column(
         ForeignKey("schedules.id", ondelete="SET NULL"), default=None
     )

@@ -1,14 +1,16 @@
-"""Voice configuration: the numbers callers dial, the IVR menus they hear, and the
-callers Parley refuses."""
+"""Voice: the numbers callers dial, the IVR menus they hear, the callers Parley refuses,
+and the calls back agents promise."""
 
 from __future__ import annotations
 
+from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from parley.platform.db.base import Base, TimestampMixin
+from parley.platform.db.base import Base, TimestampMixin, str_enum
 
 
 class VoiceNumber(TimestampMixin, Base):
@@ -62,3 +64,33 @@ class BlockedCaller(TimestampMixin, Base):
     pattern: Mapped[str] = mapped_column(String(40), unique=True)
     reason: Mapped[str] = mapped_column(String(200), default="")
     is_active: Mapped[bool] = mapped_column(default=True)
+
+
+class CallbackState(StrEnum):
+    PENDING = "pending"  # waiting for its time
+    QUEUED = "queued"  # its callback task is in the queue
+    CANCELLED = "cancelled"
+
+
+class ScheduledCallback(TimestampMixin, Base):
+    """A call back an agent promised for a time (F-VO-7): at `due_at` a callback task to
+    `number` is queued in `queue_id`, offered first to the agent when `is_personal`."""
+
+    __tablename__ = "scheduled_callbacks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    queue_id: Mapped[int] = mapped_column(ForeignKey("queues.id", ondelete="CASCADE"), index=True)
+    agent_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    is_personal: Mapped[bool] = mapped_column(default=True)
+    number: Mapped[str] = mapped_column(String(40))
+    contact_id: Mapped[int | None] = mapped_column(
+        ForeignKey("contacts.id", ondelete="SET NULL"), default=None
+    )
+    note: Mapped[str] = mapped_column(String(500), default="")
+    due_at: Mapped[datetime] = mapped_column(index=True)
+    state: Mapped[CallbackState] = mapped_column(
+        str_enum(CallbackState), default=CallbackState.PENDING, index=True
+    )
+    interaction_id: Mapped[int | None] = mapped_column(
+        ForeignKey("interactions.id", ondelete="SET NULL"), default=None
+    )

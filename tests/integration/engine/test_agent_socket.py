@@ -147,6 +147,12 @@ async def test_bad_frames_get_a_clear_error_and_the_socket_stays_open(live: Live
         assert error["id"] == "x" and error["fields"][0]["field"].endswith("reason")
         await ws.send(json.dumps({"type": "offer.accept", "id": "y", "offer_id": "nope"}))
         assert (await _next(ws, "error"))["code"] == "not_found"
+        # No voice in this process (no AMI URL): call commands say so.
+        command = {"type": "call.command", "id": "z", "interaction_id": 1, "action": "hold"}
+        await ws.send(json.dumps(command))
+        assert (await _next(ws, "error"))["code"] == "voice_unavailable"
+        await ws.send(json.dumps({**command, "action": "dtmf", "digits": "1;2"}))
+        assert (await _next(ws, "error"))["code"] == "bad_frame"
         await ws.send(json.dumps({"type": "sync"}))
         assert (await _next(ws, "snapshot"))["agent"]["state"] == "not_ready"
     await client.aclose()

@@ -140,7 +140,7 @@ async def center(
     connector = AmiConnector(pbx.endpoint, backoff_initial=0.1, backoff_max=0.5)
     voice = VoiceService(runtime, connector, agi_port=agi_port, ring_seconds=2)
     runtime.services.append(voice)
-    control = CallControl(voice, tmp_path / "recordings")
+    control = CallControl(voice)
     async with runtime.database.transaction() as db:
         queue = Queue(name="Support", channels=["voice", "callback"], wrap_up_seconds=30)
         db.add(queue)

@@ -117,6 +117,12 @@ async def test_the_agent_on_the_call_controls_it_and_nobody_else_does(voice_api:
     assert start.status_code == 204, start.text
     again = await anna_client.post(f"{calls}/recording", json={"action": "start"})
     assert again.json()["error"]["code"] == "already_recording"
+    listing = f"{calls}/recordings/interaction-{interaction_id}-1.wav"
+    await until(lambda: (control.recordings / f"interaction-{interaction_id}-1.wav").exists())
+    heard = await anna_client.get(listing)
+    assert (heard.status_code, heard.headers["content-type"]) == (200, "audio/wav")
+    assert (await other.get(listing)).status_code == 403
+    assert (await anna_client.get(f"{calls}/recordings/secret.wav")).status_code == 404
     assert (await anna_client.get(calls)).json() == {
         "interaction_id": interaction_id,
         "phase": "talking",

@@ -5,6 +5,7 @@ import { api } from "./api.js";
 import { CalendarPanel } from "./calendar.js";
 import "./chat.js"; // registers the chat panel with the workspace
 import "./voice.js"; // and the call panel
+import "./email.js"; // and the email panel
 import { Desktop } from "./desktop.js";
 import { DirectoryPanel } from "./directory.js";
 import { byId } from "./dom.js";

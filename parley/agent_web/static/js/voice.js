@@ -1,7 +1,7 @@
 // The call panel: who is on the line and the agent's call control (REST:
 // /api/calls/{id}/...): hold and resume, mute, the keypad (DTMF), recording with pause,
 // transfer to a number (blind, or consulting first) or a queue, adding a party to a
-// conference, hang up.
+// conference, hang up. Callback tasks (lost calls, voicemails) get a panel of their own.
 //
 // Like the chat panel, each call keeps one view for as long as it is in hand, so a redraw
 // of the workspace keeps the digits and the number being typed. The call's state (phase,
@@ -11,8 +11,8 @@ import { api } from "./api.js";
 import { fill, h } from "./dom.js";
 import { caller } from "./offers.js";
 import { showError, toast } from "./notify.js";
-import { t } from "./strings.js";
-import { registerChannel } from "./workspace.js";
+import { formatDateTime, t } from "./strings.js";
+import { endButton, registerChannel } from "./workspace.js";
 
 const REFRESH_MS = 3000;
 const views = new Map();
@@ -91,6 +91,21 @@ class CallView {
     h("button", { type: "submit" }, t("call.transfer")),
     this.button("call-conference", t("call.conference_add"), () => this.conference()),
     this.completeButton, this.cancelButton);
+    this.callbackAt = h("input", {
+      type: "datetime-local",
+      class: "callback-at",
+      "aria-label": t("callback.when"),
+    });
+    this.callbackPersonal = h("input", { type: "checkbox", checked: "" });
+    const promise = h("form", {
+      class: "call-schedule",
+      onsubmit: (event) => {
+        event.preventDefault();
+        this.scheduleCallback();
+      },
+    }, h("span", {}, t("callback.schedule_label")), this.callbackAt,
+    h("label", { class: "call-consult-label" }, this.callbackPersonal, t("callback.personal")),
+    h("button", { type: "submit" }, t("callback.schedule")));
     this.element = h("section", { class: "call-panel" },
       h("p", { class: "call-line" }, callLine(interaction)),
       this.status,
@@ -98,6 +113,7 @@ class CallView {
         this.holdButton, this.muteButton, this.recordButton, this.stopRecordButton, this.hangupButton),
       keypad,
       transfer,
+      promise,
     );
     this.timer = setInterval(() => this.refresh(), REFRESH_MS);
     this.refresh();
@@ -164,6 +180,28 @@ class CallView {
       toast(consult ? t("call.consulting") : t("call.transferred"));
       this.show();
     }, () => {});
+  }
+
+  // A call back promised for a time (F-VO-7): queued then, offered to this agent first
+  // unless it is left to the queue.
+  scheduleCallback() {
+    const a = this.interaction.attributes ?? {};
+    const number = a.caller_number;
+    const when = this.callbackAt.value ? new Date(this.callbackAt.value) : null;
+    if (!number || !when || Number.isNaN(when.getTime())) {
+      toast(t("callback.schedule_where"), { kind: "error" });
+      return;
+    }
+    api("POST", "/api/calls/callbacks", {
+      number,
+      due_at: when.toISOString(),
+      queue_id: this.interaction.queue_id,
+      contact_id: this.interaction.contact_id ?? null,
+      is_personal: this.callbackPersonal.checked,
+    }).then(() => {
+      this.callbackAt.value = "";
+      toast(t("callback.scheduled", { time: formatDateTime(when) }));
+    }, showError);
   }
 
   conference() {
@@ -258,4 +296,34 @@ document.addEventListener("click", (event) => {
   dial(button.dataset.number, contactId);
 });
 
+// A callback task (a lost call, or a voicemail left after hours): the number, the
+// message to listen to, a button to call back, and End once it is dealt with.
+function renderCallback(container, interaction, desktop) {
+  const a = interaction.attributes ?? {};
+  const number = a.callback_number || a.caller_number || "";
+  const reason = a.reason === "voicemail" ? t("callback.voicemail") : t("callback.abandoned");
+  container.append(h("section", { class: "callback-panel" },
+    h("p", { class: "call-line" }, [number, a.number_name].filter(Boolean).join(" · ")),
+    h("p", { class: "call-status" }, reason),
+    a.voicemail
+      ? h("audio", {
+        controls: "",
+        preload: "none",
+        src: `/api/calls/${interaction.id}/voicemail`,
+        "aria-label": t("callback.listen"),
+      })
+      : null,
+    h("div", { class: "call-actions" },
+      number
+        ? h("button", {
+          type: "button",
+          class: "call-back",
+          onclick: () => dial(number, interaction.contact_id ?? null),
+        }, t("callback.call_back"))
+        : null,
+      endButton(interaction, desktop)),
+  ));
+}
+
 registerChannel("voice", render);
+registerChannel("callback", renderCallback);
