@@ -17,6 +17,7 @@ from parley.agent_web import routers as agent_web_routers
 from parley.chat_channel.api import router as visitor_socket_router
 from parley.chat_channel.widget_api import router as chat_widget_router
 from parley.email_channel.api import router as email_router
+from parley.email_channel.notifications import QueueMailer
 from parley.platform.admin_api import routers as admin_api_routers
 from parley.platform.agents.socket import router as agent_socket_router
 from parley.platform.auth.api import router as auth_router
@@ -74,6 +75,7 @@ def add_voice(runtime: Runtime) -> CallControl | None:
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
     runtime = Runtime.from_settings(settings or get_settings(), clock=clock)
     call_control = add_voice(runtime)
+    runtime.mailer = QueueMailer(runtime)
     if runtime.engine is not None:
         runtime.services.append(CallbackScheduler(runtime))
 

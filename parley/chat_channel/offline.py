@@ -9,7 +9,7 @@ waiting shows the answers to the agents (its attributes).
 
 `leave_message` makes the case: in the widget's queue, for that contact, with the
 message as its first message, and mails the widget's notification address through the
-outbound email code when the queue has a mailbox that sends (else it logs that nobody
+email channel (`Runtime.mailer`) when the queue has a mailbox that sends (else it logs that nobody
 was mailed: the case is there either way). A resend of the same `client_msg_id` finds
 the case made the first time.
 """
@@ -24,7 +24,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.chat_channel import forms, protocol
 from parley.chat_channel.service import VISITOR_IDENTITY, ChatService, WidgetView
-from parley.email_channel.outbound import Draft, Outbox, SendMode
 from parley.platform.admin_api.identities import IdentityKind, normalize_phone
 from parley.platform.cases.service import CaseContext, create_case
 from parley.platform.i18n import translations
@@ -35,7 +34,6 @@ from parley.platform.models import (
     Contact,
     ContactIdentity,
     Direction,
-    EmailAccount,
     Interaction,
     Message,
     MessageKind,
@@ -232,7 +230,9 @@ class ChatForms:
         """Send the notification mail stored with the case, if any. A failure is recorded
         on the mail (which can be retried like any other); the case stays either way."""
         if left.mail_id is not None:
-            await self._outbox().deliver(left.mail_id)
+            mailer = self._runtime.mailer
+            if mailer is not None:
+                await mailer.deliver(left.mail_id)
 
     async def _notify(
         self,
@@ -246,24 +246,6 @@ class ChatForms:
         or can be mailed."""
         if not widget.offline_notify_email:
             return None
-        account = await db.scalar(
-            select(EmailAccount)
-            .where(
-                EmailAccount.queue_id == widget.queue_id,
-                EmailAccount.is_active.is_(True),
-                EmailAccount.smtp_host != "",
-            )
-            .order_by(EmailAccount.id)
-            .limit(1)
-        )
-        if account is None:
-            log.info(
-                "chat.offline_not_mailed",
-                reason="the queue has no mailbox that sends",
-                case_id=case_id,
-                queue_id=widget.queue_id,
-            )
-            return None
         mail = forms.notification(
             translations(self._runtime.settings.default_language),
             widget_name=widget.name,
@@ -273,18 +255,17 @@ class ChatForms:
             text=frame.text,
             page_url=page_url,
         )
-        draft = Draft(
-            account_id=account.id,
-            case_id=None,  # for the agents, not part of the customer's thread
-            interaction_id=None,
-            author_user_id=None,
-            mode=SendMode.NEW,
-            to=(widget.offline_notify_email,),
-            subject=mail.subject,
-            text=mail.text,
-        )
-        return (await self._outbox().add(db, draft, automatic=True)).id
-
-    def _outbox(self) -> Outbox:
-        runtime = self._runtime
-        return Outbox(runtime.database, runtime.settings, clock=runtime.clock, bus=runtime.bus)
+        mailer = self._runtime.mailer
+        mail_id = None
+        if mailer is not None:
+            mail_id = await mailer.add_notification(
+                db, widget.queue_id, widget.offline_notify_email, mail.subject, mail.text
+            )
+        if mail_id is None:
+            log.info(
+                "chat.offline_not_mailed",
+                reason="the queue has no mailbox that sends",
+                case_id=case_id,
+                queue_id=widget.queue_id,
+            )
+        return mail_id

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.platform.auth.passwords import configure as configure_password_hashing
 from parley.platform.bus import Bus, create_bus
@@ -44,6 +45,24 @@ class Service(Protocol):
 
 # None when ready, else why not (shown by /readyz).
 ReadinessCheck = Callable[[], str | None]
+
+
+class Mailer(Protocol):
+    """Notification mail for the other channels (a chat's offline message to the team),
+    provided by the email channel: platform and the channels cannot import it."""
+
+    async def add_notification(
+        self, db: AsyncSession, queue_id: int, to: str, subject: str, text: str
+    ) -> int | None:
+        """Store the mail in `db`'s transaction, from the queue's mailbox; its id, or
+        None when the queue has no mailbox that sends."""
+        ...
+
+    async def deliver(self, message_id: int) -> None:
+        """Send a stored mail once its transaction committed (failures are recorded)."""
+        ...
+
+
 # (agent id, interaction id, action, digits): the agent socket's `call.command` frames,
 # carried out by the telephony role (platform cannot import it).
 CallCommandHandler = Callable[[int, int, str, str | None], Awaitable[None]]
@@ -60,6 +79,7 @@ class Runtime:
     services: list[Service] = field(default_factory=list)
     readiness: dict[str, ReadinessCheck] = field(default_factory=dict)
     call_commands: CallCommandHandler | None = None
+    mailer: Mailer | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, *, clock: Clock | None = None) -> Runtime:
