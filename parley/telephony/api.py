@@ -17,6 +17,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.platform.auth.principal import Principal
 from parley.platform.errors import Conflict, DomainError, Forbidden, NotFound
@@ -194,17 +195,26 @@ async def transfer_targets(db: DbDep, _me: AnyUser) -> list[TransferTargetOut]:
     return [TransferTargetOut(id=q.id, name=q.name) for q in queues if "voice" in q.channels]
 
 
+async def _audio_of(db: AsyncSession, me: Principal, interaction_id: int) -> Interaction:
+    """An interaction whose audio (recordings, voicemail) `me` may hear: the agent who
+    had it, or a supervisor; NotFound for none."""
+    interaction = await db.get(Interaction, interaction_id)
+    if interaction is None:
+        raise NotFound("Interaction", interaction_id)
+    if not me.has_role(*SUPERVISORS) and interaction.agent_id != me.user_id:
+        raise Forbidden("Only the agent who had it, or a supervisor, may listen.")
+    return interaction
+
+
 @router.get("/{interaction_id}/recordings/{name}")
 async def recording_file(
     interaction_id: int, name: str, request: Request, me: AnyUser, db: DbDep
 ) -> FileResponse:
     """A recording of the call, for the agent who had it or a supervisor (F-VO-5)."""
     voice = call_control(request).voice
-    interaction = await db.get(Interaction, interaction_id)
-    if interaction is None or name not in interaction.attributes.get("recordings", []):
+    interaction = await _audio_of(db, me, interaction_id)
+    if name not in interaction.attributes.get("recordings", []):
         raise NotFound("Recording", name)
-    if not me.has_role(*SUPERVISORS) and interaction.agent_id != me.user_id:
-        raise Forbidden("Only the agent who had the call, or a supervisor, may listen.")
     return FileResponse(voice.recording_file(name), media_type="audio/wav")
 
 
@@ -212,12 +222,9 @@ async def recording_file(
 async def voicemail(interaction_id: int, request: Request, me: AnyUser, db: DbDep) -> FileResponse:
     """The recording of a voicemail callback task, for its agent or a supervisor."""
     voice = call_control(request).voice
-    interaction = await db.get(Interaction, interaction_id)
-    name = interaction.attributes.get("voicemail") if interaction else None
-    if interaction is None or not name:
+    name = (await _audio_of(db, me, interaction_id)).attributes.get("voicemail")
+    if not name:
         raise NotFound("Voicemail", interaction_id)
-    if not me.has_role(*SUPERVISORS) and interaction.agent_id != me.user_id:
-        raise Forbidden("Only the agent with this callback, or a supervisor, may listen.")
     return FileResponse(voice.voicemail_file(str(name)), media_type="audio/wav")
 
 

@@ -34,6 +34,7 @@ import structlog
 from parley.platform.errors import Conflict, DomainError, NotFound
 from parley.platform.models import User
 from parley.telephony.ami import ActionFailed, AmiError
+from parley.telephony.calls import Channel as LiveChannel
 from parley.telephony.voice import HOLD_CONTEXT, VoiceService, dial_string
 
 log = structlog.get_logger(__name__)
@@ -128,6 +129,15 @@ class CallControl:
         else:
             await self.send_dtmf(interaction_id, digits or "")
 
+    def _connected(
+        self, interaction_id: int, gone: str = "call_not_connected"
+    ) -> tuple[LiveChannel, LiveChannel]:
+        """Both legs of a call in progress; Conflict (`gone`) when the agent's is not."""
+        caller, agent = self.voice.legs(interaction_id)
+        if agent is None:
+            raise Conflict(gone, f"The agent's leg of call {interaction_id} is gone.")
+        return caller, agent
+
     def _is_held(self, interaction_id: int) -> bool:
         tracked = self.voice.call_of(interaction_id)
         return tracked is not None and tracked[1] == "held"
@@ -138,11 +148,9 @@ class CallControl:
         await self._send({"Action": "Hangup", "Channel": channel.name})
 
     async def hold(self, interaction_id: int) -> None:
-        caller, agent = self.voice.legs(interaction_id)
+        caller, agent = self._connected(interaction_id)
         if self._is_held(interaction_id):
             return
-        if agent is None:
-            raise Conflict("call_not_connected", f"Call {interaction_id} has no agent leg.")
         self.voice.set_held(interaction_id, True)
         try:
             await self._send(
@@ -163,11 +171,9 @@ class CallControl:
             raise
 
     async def resume(self, interaction_id: int) -> None:
-        caller, agent = self.voice.legs(interaction_id)
+        self._connected(interaction_id, gone="agent_gone")
         if not self._is_held(interaction_id):
             return
-        if agent is None:
-            raise Conflict("agent_gone", f"The agent's leg of call {interaction_id} is gone.")
         # A resume right after the hold must wait for both legs to have left their bridge
         # and reached the hold contexts: Asterisk cannot bridge a channel mid-redirect.
         try:
@@ -176,9 +182,7 @@ class CallControl:
         except TimeoutError:
             pass  # bridge anyway: Asterisk says if it cannot
         for attempt in range(_BRIDGE_ATTEMPTS):
-            caller, agent = self.voice.legs(interaction_id)
-            if agent is None:
-                raise Conflict("agent_gone", f"The agent's leg of call {interaction_id} is gone.")
+            caller, agent = self._connected(interaction_id, gone="agent_gone")
             try:
                 await self.voice.connector.send(
                     {
@@ -210,9 +214,7 @@ class CallControl:
         )
 
     async def mute(self, interaction_id: int, muted: bool) -> None:
-        _caller, agent = self.voice.legs(interaction_id)
-        if agent is None:
-            raise Conflict("call_not_connected", f"Call {interaction_id} has no agent leg.")
+        _caller, agent = self._connected(interaction_id)
         await self._send(
             {
                 "Action": "MuteAudio",
@@ -258,9 +260,7 @@ class CallControl:
         `cancel_transfer` takes them back instead."""
         if not _NUMBER.fullmatch(number) and context == OUTBOUND_CONTEXT:
             raise DomainError("invalid_number", "A number is digits, with + for international.")
-        _caller, agent = self.voice.legs(interaction_id)
-        if agent is None:
-            raise Conflict("call_not_connected", f"Call {interaction_id} has no agent leg.")
+        _caller, agent = self._connected(interaction_id)
         # With TRANSFER_EXTEN set, the transfer feature dials it at once: no prompt
         # (Parley's Asterisk has no sound files) and no digits to collect.
         for name, value in (("TRANSFER_EXTEN", number), ("TRANSFER_CONTEXT", context)):
@@ -273,15 +273,11 @@ class CallControl:
 
     async def complete_transfer(self, interaction_id: int) -> None:
         """The agent leaves the consultation: the caller and the consulted party talk."""
-        _caller, agent = self.voice.legs(interaction_id)
-        if agent is None:
-            raise Conflict("call_not_connected", f"Call {interaction_id} has no agent leg.")
+        _caller, agent = self._connected(interaction_id)
         await self._send({"Action": "Hangup", "Channel": agent.name})
 
     async def cancel_transfer(self, interaction_id: int) -> None:
-        _caller, agent = self.voice.legs(interaction_id)
-        if agent is None:
-            raise Conflict("call_not_connected", f"Call {interaction_id} has no agent leg.")
+        _caller, agent = self._connected(interaction_id)
         await self._send({"Action": "CancelAtxfer", "Channel": agent.name})
 
     def conference_name(self, interaction_id: int) -> str:
@@ -294,11 +290,9 @@ class CallControl:
         their own (ConfBridge); then `number` is called into it."""
         if not _NUMBER.fullmatch(number) and context == OUTBOUND_CONTEXT:
             raise DomainError("invalid_number", "A number is digits, with + for international.")
-        caller, agent = self.voice.legs(interaction_id)
+        caller, agent = self._connected(interaction_id)  # refused unless connected
         name = self.conference_name(interaction_id)
         if interaction_id not in self._conferences:
-            if agent is None:
-                raise Conflict("call_not_connected", f"Call {interaction_id} has no agent leg.")
             for leg in (caller, agent):
                 await self._send(
                     {
@@ -396,9 +390,7 @@ class CallControl:
 
     async def spy(self, interaction_id: int, supervisor: User, mode: SpyMode) -> None:
         """Ring the supervisor's device into the call in `mode`."""
-        _caller, agent = self.voice.legs(interaction_id)
-        if agent is None:
-            raise Conflict("call_not_connected", f"Call {interaction_id} has no agent leg.")
+        _caller, agent = self._connected(interaction_id)
         device = dial_string(supervisor.device or "")
         if device is None:
             raise DomainError("no_device", "Set a phone (device) for yourself to listen in.")
