@@ -1,4 +1,4 @@
-# One image for every Parley process of docker-compose.yml (web, engine, worker, beat):
+# One image for every Parley process of docker-compose.yml (web, engine, media, worker, beat):
 # the command chooses what runs.
 FROM python:3.11-slim
 

@@ -26,6 +26,7 @@ from parley.platform.models import (
     Channel,
     Interaction,
     Queue,
+    Role,
     ScheduledCallback,
     User,
 )
@@ -51,9 +52,10 @@ Number = Annotated[str, Field(pattern=r"^\+?[0-9]{2,20}$")]
 
 
 class TransferIn(_Body):
-    to: Literal["number", "queue"]
+    to: Literal["number", "queue", "agent"]
     number: Number | None = None
     queue_id: int | None = None
+    agent_id: int | None = Field(None, description="A colleague, offered the call first.")
     consult: bool = Field(False, description="Talk to the number first (attended transfer).")
 
 
@@ -78,6 +80,9 @@ class CallOut(BaseModel):
     phase: str
     is_muted: bool
     recording: Literal["off", "on", "paused"]
+    is_consulting: bool = Field(description="An attended transfer waits to be completed.")
+    is_conference: bool
+    message: str | None = Field(None, description="The pre-recorded message playing.")
 
 
 class TransferOut(BaseModel):
@@ -103,6 +108,15 @@ def _authorized(request: Request, me: Principal, interaction_id: int) -> CallCon
 class TransferTargetOut(BaseModel):
     id: int
     name: str
+
+
+class AgentTargetOut(TransferTargetOut):
+    state: str = Field(description="The agent's state now (`offline` when logged out).")
+
+
+class TransferTargetsOut(BaseModel):
+    queues: list[TransferTargetOut]
+    agents: list[AgentTargetOut]
 
 
 class DialIn(_Body):
@@ -189,10 +203,25 @@ async def cancel_callback(callback_id: int, me: AnyUser, db: DbDep) -> None:
 
 
 @router.get("/transfer-targets")
-async def transfer_targets(db: DbDep, _me: AnyUser) -> list[TransferTargetOut]:
-    """The queues a call may be transferred to: the active ones that take calls."""
+async def transfer_targets(request: Request, db: DbDep, me: AnyUser) -> TransferTargetsOut:
+    """Where a call may be transferred: the active queues that take calls, and the
+    colleagues (agents and supervisors, with their state)."""
     queues = await db.scalars(select(Queue).where(Queue.is_active).order_by(Queue.name))
-    return [TransferTargetOut(id=q.id, name=q.name) for q in queues if "voice" in q.channels]
+    users = await db.scalars(
+        select(User)
+        .where(User.is_active, User.role.in_((Role.AGENT, Role.SUPERVISOR)), User.id != me.user_id)
+        .order_by(User.display_name)
+    )
+    engine = request.app.state.runtime.engine
+    agents = []
+    for user in users:
+        view = engine.agent(user.id) if engine else None
+        state = view.state.value if view else "offline"
+        agents.append(AgentTargetOut(id=user.id, name=user.display_name, state=state))
+    return TransferTargetsOut(
+        queues=[TransferTargetOut(id=q.id, name=q.name) for q in queues if "voice" in q.channels],
+        agents=agents,
+    )
 
 
 async def _audio_of(db: AsyncSession, me: Principal, interaction_id: int) -> Interaction:
@@ -263,7 +292,8 @@ async def dtmf(interaction_id: int, body: DtmfIn, request: Request, me: AnyUser)
 async def transfer(
     interaction_id: int, body: TransferIn, request: Request, me: AnyUser
 ) -> TransferOut:
-    """Blind transfer: to an outside number, or to a queue (the caller waits there)."""
+    """Blind transfer: to an outside number, to a queue (the caller waits there), or to
+    a colleague (the caller waits in the call's queue, offered to them first)."""
     control = _authorized(request, me, interaction_id)
     if body.to == "number":
         if body.number is None:
@@ -273,6 +303,14 @@ async def transfer(
         else:
             await control.transfer_to_number(interaction_id, body.number)
         return TransferOut(interaction_id=None)
+    if body.to == "agent":
+        if body.agent_id is None:
+            raise DomainError("agent_required", "Give the agent to transfer to.")
+        return TransferOut(
+            interaction_id=await control.transfer_to_agent(
+                interaction_id, body.agent_id, me.user_id
+            )
+        )
     if body.queue_id is None:
         raise DomainError("queue_required", "Give the queue to transfer to.")
     return TransferOut(

@@ -61,16 +61,22 @@ from parley.platform.models import (
     Interaction,
     InteractionState,
     IvrMenu,
-    User,
     VoiceNumber,
 )
 from parley.platform.models import Queue as QueueRow
 from parley.platform.routing import QueueClosed, QueueFull
 from parley.platform.runtime import Runtime
 from parley.telephony.ami import AmiConnector, AmiEndpoint, AmiError
+from parley.telephony.announcements import hold_variables
 from parley.telephony.calls import CallChange, ChannelChange
 from parley.telephony.calls import Channel as LiveChannel
+from parley.telephony.forwarding import agent_device
 from parley.telephony.ivr import DIGITS, Menu, Step, next_step
+from parley.telephony.media import (
+    BROWSER_DEVICE,
+    audiosocket_dial_string,
+    line_uuid,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -83,6 +89,7 @@ _AGI_HEADER_TIMEOUT = 5.0
 # as options or as a second device (no `,`, `&`, `(`, `$`).
 _DIAL_STRING = re.compile(r"(PJSIP|SIP|IAX2|Local|DAHDI)/[A-Za-z0-9@._+#*-]{1,180}(/n)?")
 _E164 = re.compile(r"\+[1-9][0-9]{3,14}")
+_GATEWAY = re.compile(r"(?P<host>[A-Za-z0-9.-]{1,253}):(?P<port>[0-9]{1,5})")  # host:port
 _MAX_MENUS = 10  # menus one call may pass through
 _WAV_HEADER = 44
 
@@ -139,6 +146,18 @@ class _Voicemail:
     request: EnqueueRequest
 
 
+@dataclass(frozen=True)
+class CallView:
+    """A call as supervisors see it."""
+
+    interaction_id: int
+    phase: Phase
+    agent_id: int | None
+    queue_id: int | None
+    caller: str
+    is_outbound: bool
+
+
 @dataclass
 class _Call:
     interaction_id: int
@@ -190,12 +209,19 @@ class VoiceService:
         # or a shared volume (the scaled stack).
         self._voicemail_dir = runtime.settings.data_dir.resolve() / "voicemail"
         self.recordings_dir = runtime.settings.data_dir.resolve() / "recordings"
+        # Calls whose queue's recording runs (started at the answer), for call control.
+        self.recorded_by_queue: set[int] = set()
+        # Agents whose browser line is connected, and the AudioSocket address of the
+        # media gateway holding it (`line.status` events: it may be another process).
+        self.browser_lines: dict[int, tuple[str, int]] = {}
+        self._line_secret = runtime.settings.resolved_secret_key()
 
     # --- life cycle ----------------------------------------------------------------------
 
     async def start(self) -> None:
         await self._load_calls()
         assignments = self._runtime.bus.subscribe("interaction.assigned")
+        lines = self._runtime.bus.subscribe("line.status")
         self.connector.add_listener(self._changes.put_nowait)
         self._server = await asyncio.start_server(
             self._agi_connection, self.agi_host, self.agi_port, limit=_AGI_HEADER_LIMIT
@@ -204,6 +230,7 @@ class VoiceService:
             asyncio.create_task(self._follow_assignments(assignments), name="voice-assign"),
             asyncio.create_task(self._follow_calls(), name="voice-calls"),
             asyncio.create_task(self._follow_connections(), name="voice-reconcile"),
+            asyncio.create_task(self._follow_lines(lines), name="voice-lines"),
         ]
         await self.connector.start()
         log.info(
@@ -262,9 +289,56 @@ class VoiceService:
             raise NotFound("Call", interaction_id)
         return live
 
+    def calls(self) -> list[CallView]:
+        """Every call Parley follows now (waiting, ringing an agent, connected), for
+        supervisors."""
+        return [
+            CallView(c.interaction_id, c.phase, c.agent_id, c.queue_id, c.caller, c.is_outbound)
+            for c in self._by_interaction.values()
+            if c.interaction_id
+        ]
+
+    def waiting_calls(self) -> list[tuple[int, int | None, str]]:
+        """(interaction, queue, caller's uniqueid) of the calls waiting for an agent."""
+        return [
+            (call.interaction_id, call.queue_id, call.uniqueid)
+            for call in self._by_interaction.values()
+            if call.phase == "waiting" and not call.is_outbound
+        ]
+
+    def agent_dial_string(self, user_id: int, device: str) -> str | None:
+        """What Dial() rings for a user's device: a browser's line through the media
+        gateway (a fresh uuid naming the user, `media.addressing`) while it is connected,
+        else `dial_string`."""
+        if device.strip() != BROWSER_DEVICE:
+            return dial_string(device)
+        gateway = self.browser_lines.get(user_id)
+        if gateway is None:
+            return None
+        host, port = gateway
+        return audiosocket_dial_string(host, port, line_uuid(self._line_secret, user_id))
+
+    async def _follow_lines(self, lines: Any) -> None:
+        async with lines:
+            async for event in lines:
+                agent_id, status = event.payload.get("agent_id"), event.payload.get("status")
+                gateway = _GATEWAY.fullmatch(str(event.payload.get("gateway", "")))
+                if status == "connected" and gateway is not None:
+                    self.browser_lines[agent_id] = (gateway["host"], int(gateway["port"]))
+                else:
+                    self.browser_lines.pop(agent_id, None)
+
     def agent_of(self, interaction_id: int) -> int | None:
         call = self._by_interaction.get(interaction_id)
         return call.agent_id if call else None
+
+    def queue_of(self, interaction_id: int) -> int | None:
+        call = self._by_interaction.get(interaction_id)
+        return call.queue_id if call else None
+
+    @property
+    def runtime(self) -> Runtime:
+        return self._runtime
 
     def set_held(self, interaction_id: int, held: bool) -> None:
         call = self._by_interaction[interaction_id]
@@ -281,10 +355,14 @@ class VoiceService:
         finally:
             self._forget(call)  # tracked until the engine has been told
 
-    async def requeue(self, interaction_id: int, queue_id: int) -> int:
+    async def requeue(
+        self, interaction_id: int, queue_id: int, *, preferred_agent_id: int | None = None
+    ) -> int:
         """Blind transfer to a queue: a new interaction for the same caller waits in
         `queue_id` (the caller goes back to hold), the agent's one completes. Returns the
-        new interaction's id; QueueClosed / QueueFull / NotFound leave the call as it was."""
+        new interaction's id; QueueClosed / QueueFull / NotFound leave the call as it was.
+        With `preferred_agent_id` (a transfer to an agent) the router offers it to that
+        agent first."""
         call = self._by_interaction.get(interaction_id)
         live = self.connector.calls.channels.get(call.uniqueid) if call else None
         if call is None or live is None:
@@ -301,6 +379,7 @@ class VoiceService:
                 case_id=case_id,
                 external_ref=f"asterisk:{call.uniqueid}",
                 attributes=attributes,
+                preferred_agent_id=preferred_agent_id,
             )
         )
         self._forget(call)
@@ -357,6 +436,7 @@ class VoiceService:
     def _forget(self, call: _Call) -> None:
         self._calls.pop(call.uniqueid, None)
         self._by_interaction.pop(call.interaction_id, None)
+        self.recorded_by_queue.discard(call.interaction_id)
 
     async def call_out(
         self,
@@ -371,7 +451,7 @@ class VoiceService:
         Asterisk dials `number` from `context` with the queue's caller ID (its first
         dialled number in E.164). Returns the interaction, which is the agent's at once."""
         async with self._runtime.database.sessions() as db:
-            device = await db.scalar(select(User.device).where(User.id == agent_id))
+            device = await agent_device(db, agent_id)
             caller_id = ""
             if queue_id is not None:
                 numbers = await db.scalars(
@@ -380,7 +460,9 @@ class VoiceService:
                     .order_by(VoiceNumber.id)
                 )
                 caller_id = next((n for n in numbers if n.startswith("+")), "")
-        target = dial_string(device or "")
+        target = self.agent_dial_string(agent_id, device or "")
+        if target is None and device == BROWSER_DEVICE:
+            raise Conflict("line_not_connected", "Connect the browser line to call from it.")
         if target is None:
             raise DomainError("no_device", "Set a phone (device) to call from.")
         if not self.connector.is_ready:
@@ -575,7 +657,8 @@ class VoiceService:
         if uniqueid not in self.connector.calls.channels and self.connector.is_ready:
             # Hung up while being queued: its Hangup came before it was tracked.
             await self._changes.put(_gone(uniqueid))
-        return "queued", {"PARLEY_INTERACTION": str(call.interaction_id)}
+        holding = await hold_variables(self._runtime.database, queue_id)
+        return "queued", {"PARLEY_INTERACTION": str(call.interaction_id), **holding}
 
     async def _run_menus(self, request: Request, menu_id: int, path: list[str]) -> int | None:
         """Play the caller the menus from `menu_id` on, noting each choice in `path`.
@@ -644,8 +727,8 @@ class VoiceService:
         call.phase, call.agent_id, call.redirected = "connecting", agent_id, False
         call.accepted_at = self._monotonic()
         async with self._runtime.database.sessions() as db:
-            device = await db.scalar(select(User.device).where(User.id == agent_id))
-        target = dial_string(device or "")
+            device = await agent_device(db, agent_id)  # a forward-to number while set
+        target = self.agent_dial_string(agent_id, device)
         live = self.connector.calls.channels.get(call.uniqueid)
         if target is None or live is None:
             reason = "the agent has no usable device" if live else "the caller is gone"
@@ -660,6 +743,7 @@ class VoiceService:
                 ("PARLEY_AGENT_DEVICE", target),
                 ("PARLEY_RING_SECONDS", str(self.ring_seconds)),
                 ("PARLEY_AGENT_ID", str(agent_id)),
+                ("PARLEY_ANNOUNCEMENT", ""),  # no queue announcements once taken
             ):
                 await self.connector.send(
                     {"Action": "Setvar", "Channel": live.name, "Variable": name, "Value": value}
@@ -859,6 +943,7 @@ class VoiceService:
                 "voice.recording_failed", interaction_id=call.interaction_id, reason=str(exc)
             )
             return
+        self.recorded_by_queue.add(call.interaction_id)
         await self.note_recording(call.interaction_id, path)
 
     async def note_recording(self, interaction_id: int, path: Path) -> None:

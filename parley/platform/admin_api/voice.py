@@ -1,6 +1,7 @@
 """Voice configuration (F-VO-1, F-VO-9), for admins: the numbers callers dial with the
-queue each one's calls wait in (and the IVR menu they hear first), the menus, and the
-callers Parley hangs up on.
+queue each one's calls wait in (and the IVR menu they hear first), the menus, the
+callers Parley hangs up on, and per queue its voice settings (F-VO-1, -5, -6: holding
+announcements, recording retention, the pre-recorded messages agents may play).
 
 A dialled number is stored as the trunk sends it: a phone number in E.164 (`+48221234567`)
 or an extension (`100`). A blocked caller is an E.164 number or a pattern in which `*`
@@ -17,7 +18,7 @@ from pydantic import AfterValidator, BaseModel, Field, model_validator
 
 from parley.platform.admin_api.resources import Access, Filter, Resource, Unique
 from parley.platform.admin_api.schemas import Input, Name
-from parley.platform.models import BlockedCaller, IvrMenu, Queue, VoiceNumber
+from parley.platform.models import BlockedCaller, IvrMenu, Queue, QueueVoiceSettings, VoiceNumber
 from parley.platform.web.deps import ADMINS, SUPERVISORS
 
 Dialled = Annotated[
@@ -156,5 +157,79 @@ blocked_callers = Resource(
 )
 
 
+def _no_parent_dirs(sound: str) -> str:
+    if ".." in sound:
+        raise ValueError("A sound file is named without `..`.")
+    return sound
+
+
+SoundFile = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=500,
+        pattern=r"^[A-Za-z0-9/_.-]+$",
+        description="The sound file Asterisk plays, without its extension.",
+    ),
+    AfterValidator(_no_parent_dirs),
+]
+
+
+class QueueMessageIn(Input):
+    name: str = Field(min_length=1, max_length=100, description="What agents see.")
+    sound: SoundFile
+
+
+def _distinct_names(messages: list[QueueMessageIn]) -> list[QueueMessageIn]:
+    names = [message.name for message in messages]
+    if len(set(names)) != len(names):
+        raise ValueError("Each message needs a name of its own.")
+    return messages
+
+
+class QueueVoiceSettingsCreate(Input):
+    queue_id: int
+    announce_every_seconds: int = Field(
+        0, ge=0, le=3600, description="Position and wait announcements while holding; 0: none."
+    )
+    recording_retention_days: int = Field(
+        0, ge=0, le=3650, description="Days call recordings are kept; 0: forever."
+    )
+    messages: Annotated[list[QueueMessageIn], AfterValidator(_distinct_names)] = Field(
+        default_factory=list, max_length=50
+    )
+
+    @model_validator(mode="after")
+    def _announcements_are_not_too_often(self) -> QueueVoiceSettingsCreate:
+        every = self.announce_every_seconds  # None in a PATCH that leaves it
+        if every is not None and 0 < every < 10:
+            raise ValueError("Announce every 10 seconds or less often (0: never).")
+        return self
+
+
+class QueueVoiceSettingsOut(BaseModel):
+    id: int
+    queue_id: int
+    announce_every_seconds: int
+    recording_retention_days: int
+    messages: list[dict[str, Any]]
+    created_at: datetime
+    updated_at: datetime
+
+
+queue_voice_settings = Resource(
+    model=QueueVoiceSettings,
+    path="/api/queue-voice-settings",
+    noun="queue voice settings",
+    create=QueueVoiceSettingsCreate,
+    out=QueueVoiceSettingsOut,
+    access=Access(read=SUPERVISORS, write=ADMINS),
+    filters={"queue_id": Filter(int)},
+    sortable=("queue_id", "created_at"),
+    unique=(Unique("queue_id"),),
+    references={"queue_id": Queue},
+)
+
+
 def routers() -> list[APIRouter]:
-    return [r.router() for r in (voice_numbers, ivr_menus, blocked_callers)]
+    return [r.router() for r in (voice_numbers, ivr_menus, blocked_callers, queue_voice_settings)]

@@ -1,4 +1,5 @@
-"""What a Celery worker loads: `celery -A parley.platform.jobs.celery_app worker -Q parley.jobs`.
+"""What a Celery worker loads: `celery -A parley.platform.jobs.celery_app worker -Q parley.jobs`
+(and Celery beat: `celery -A parley.platform.jobs.celery_app beat`, for periodic jobs).
 
 The app is configured from `Settings` (`PARLEY_JOBS_URL` is the broker), logs through
 Parley's structured logging, and imports every module in `JOB_MODULES` (and
@@ -14,7 +15,7 @@ from typing import Any
 from celery.signals import setup_logging
 
 from parley.platform.config import get_settings
-from parley.platform.jobs.celery_runner import create_celery_app
+from parley.platform.jobs.celery_runner import beat_schedule, create_celery_app
 from parley.platform.jobs.registry import load_job_modules
 from parley.platform.logs import configure_logging
 
@@ -31,3 +32,4 @@ setup_logging.connect(_configure_worker_logging, weak=False)
 
 app = create_celery_app(settings, set_as_current=True)
 load_job_modules()
+app.conf.beat_schedule = beat_schedule()

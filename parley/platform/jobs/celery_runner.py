@@ -116,6 +116,27 @@ def create_celery_app(
     return app
 
 
+def beat_schedule(jobs: JobRegistry = registry) -> dict[str, dict[str, Any]]:
+    """Celery beat's schedule for the periodic jobs (`@job(..., every=...)`): each one
+    goes through `parley.run_job` like any other job."""
+    return {
+        name: {
+            "task": RUN_JOB_TASK,
+            "schedule": every.total_seconds(),
+            "kwargs": {
+                "job_id": f"every-{name}",
+                "name": name,
+                "payload": {},
+                "max_retries": 3,
+                "retry_base_seconds": 1.0,
+                "retry_cap_seconds": 300.0,
+            },
+            "options": {"queue": DEFAULT_QUEUE},
+        }
+        for name, every in sorted(jobs.periodic().items())
+    }
+
+
 class CeleryRunner:
     def __init__(
         self,

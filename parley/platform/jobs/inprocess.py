@@ -1,7 +1,9 @@
 """The job runner of the embedded mode: each job is an asyncio task of this process.
 
 Nothing survives a restart (a pending delayed job is lost), which is the price of needing
-no broker; the scaled stack uses `CeleryRunner` for durable jobs.
+no broker; the scaled stack uses `CeleryRunner` for durable jobs. Periodic jobs
+(`@job(..., every=...)`) are enqueued here once per interval, the first one interval
+after `start()`.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ class InProcessRunner:
         self._retry_base = retry_base_seconds
         self._retry_cap = retry_cap_seconds
         self._tasks: set[asyncio.Task[None]] = set()
+        self._tickers: list[asyncio.Task[None]] = []
         self._running = False
         self._closed = False
 
@@ -62,6 +65,18 @@ class InProcessRunner:
             raise RunnerNotRunning("a closed runner cannot be started again")
         load_job_modules()
         self._running = True
+        self._tickers = [
+            asyncio.create_task(self._tick(name, every.total_seconds()), name=f"jobs-every:{name}")
+            for name, every in sorted(self._jobs.periodic().items())
+        ]
+
+    async def _tick(self, name: str, seconds: float) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            try:
+                await self.enqueue(name, {})
+            except RunnerNotRunning:
+                return
 
     async def enqueue(
         self,
@@ -88,6 +103,11 @@ class InProcessRunner:
     async def close(self) -> None:
         self._running = False
         self._closed = True
+        for ticker in self._tickers:
+            ticker.cancel()
+        if self._tickers:
+            await asyncio.wait(self._tickers)
+        self._tickers = []
         tasks = set(self._tasks)
         if not tasks:
             return

@@ -6,6 +6,10 @@ modules before it can run their jobs: `JOB_MODULES` lists them in one place, and
 `load_job_modules()` imports them (plus any named in `PARLEY_JOB_MODULES`, comma
 separated, which is how tests add their own). The name, not the function, travels in
 the queue, so renaming a function does not strand queued jobs.
+
+`@job("telephony.purge_recordings", every=timedelta(hours=1))` also runs the job
+periodically with an empty payload: the in-process runner enqueues it itself, and in
+the scaled stack Celery beat does (`celery_runner.beat_schedule`).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import inspect
 import os
 import re
 from collections.abc import Callable, Coroutine
+from datetime import timedelta
 from typing import Any
 
 from parley.platform.jobs.base import JobContext
@@ -23,6 +28,7 @@ JobFunction = Callable[[JobContext, dict[str, Any]], Coroutine[Any, Any, None]]
 
 JOB_MODULES: tuple[str, ...] = (
     # Modules that register jobs, e.g. "parley.workflows.jobs". Add yours here.
+    "parley.telephony.retention",
 )
 
 EXTRA_JOB_MODULES_ENV = "PARLEY_JOB_MODULES"
@@ -41,11 +47,17 @@ class UnknownJob(LookupError):
 class JobRegistry:
     def __init__(self) -> None:
         self._jobs: dict[str, JobFunction] = {}
+        self._every: dict[str, timedelta] = {}
 
-    def job(self, name: str) -> Callable[[JobFunction], JobFunction]:
-        """Decorator: register `async def fn(ctx, payload) -> None` as job `name`."""
+    def job(
+        self, name: str, *, every: timedelta | None = None
+    ) -> Callable[[JobFunction], JobFunction]:
+        """Decorator: register `async def fn(ctx, payload) -> None` as job `name`, run
+        with `{}` every `every` when given."""
         if not _NAME.match(name):
             raise ValueError(f"job names are dotted lowercase words, got {name!r}")
+        if every is not None and every.total_seconds() <= 0:
+            raise ValueError(f"job {name!r} must run every positive interval")
 
         def register(function: JobFunction) -> JobFunction:
             if not inspect.iscoroutinefunction(function):
@@ -54,6 +66,8 @@ class JobRegistry:
             if existing is not None and _origin(existing) != _origin(function):
                 raise ValueError(f"job {name!r} is already registered by {_origin(existing)}")
             self._jobs[name] = function
+            if every is not None:
+                self._every[name] = every
             return function
 
         return register
@@ -66,6 +80,10 @@ class JobRegistry:
 
     def names(self) -> frozenset[str]:
         return frozenset(self._jobs)
+
+    def periodic(self) -> dict[str, timedelta]:
+        """The jobs run periodically, by name, with their interval."""
+        return dict(self._every)
 
 
 def _origin(function: JobFunction) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from parley.platform.db.base import Base, TimestampMixin, str_enum
+from parley.platform.db.base import Base, TimestampMixin, str_enum, utcnow
 
 
 class VoiceNumber(TimestampMixin, Base):
@@ -93,4 +93,49 @@ class ScheduledCallback(TimestampMixin, Base):
     )
     interaction_id: Mapped[int | None] = mapped_column(
         ForeignKey("interactions.id", ondelete="SET NULL"), default=None
+    )
+
+
+class QueueVoiceSettings(TimestampMixin, Base):
+    """What a queue's callers hear and keep (F-VO-1, -5, -6): announcements of their
+    position and estimated wait every `announce_every_seconds` while they hold (0: none),
+    call recordings kept `recording_retention_days` (0: forever), and the pre-recorded
+    `messages` its agents may play into a call: a list of `{"name", "sound"}`, `sound`
+    being a file Asterisk plays (a path without its extension)."""
+
+    __tablename__ = "queue_voice_settings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    queue_id: Mapped[int] = mapped_column(ForeignKey("queues.id", ondelete="CASCADE"), unique=True)
+    announce_every_seconds: Mapped[int] = mapped_column(default=0)
+    recording_retention_days: Mapped[int] = mapped_column(default=0)
+    messages: Mapped[list[Any]] = mapped_column(default=list)
+
+
+class CallForward(TimestampMixin, Base):
+    """An agent's call forwarding (F-VO-9): while it exists, calls for the agent ring
+    `number` (E.164, through the outbound context) instead of their own device."""
+
+    __tablename__ = "call_forwards"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), unique=True)
+    number: Mapped[str] = mapped_column(String(40))
+
+
+class HelpRequest(Base):
+    """An agent's raised hand (F-VO-10), open until a supervisor (or the agent) clears it."""
+
+    __tablename__ = "help_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agent_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    interaction_id: Mapped[int | None] = mapped_column(
+        ForeignKey("interactions.id", ondelete="SET NULL"), default=None
+    )
+    note: Mapped[str] = mapped_column(String(500), default="")
+    raised_at: Mapped[datetime] = mapped_column(default=utcnow)
+    cleared_at: Mapped[datetime | None] = mapped_column(default=None, index=True)
+    cleared_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None
     )

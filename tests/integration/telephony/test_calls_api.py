@@ -128,6 +128,9 @@ async def test_the_agent_on_the_call_controls_it_and_nobody_else_does(voice_api:
         "phase": "talking",
         "is_muted": True,
         "recording": "on",
+        "is_consulting": False,
+        "is_conference": False,
+        "message": None,
     }
     assert (await anna_client.post(f"{calls}/spy", json={"mode": "listen"})).status_code == 403
     assert (await supervisor.post(f"{calls}/spy", json={"mode": "whisper"})).status_code == 204
