@@ -5,16 +5,17 @@ attachments, windows-1251 and KOI8-R, replies threading by In-Reply-To/Reference
 case token, malformed MIME, duplicates) go through the real ingestion path,
 `MailboxIngest.ingest_once`: for each message parse, sanitize, store attachments, thread,
 find or create the contact, open or reopen the case, store the message and move the
-bookmark, in one transaction each, on a migrated database (SQLite, or PostgreSQL with
-`--database postgres`). Only the IMAP connection is swapped for the corpus in memory, so
-the server's speed is not measured here. Queueing the stored mail to the engine (the end
-of the pass) is timed apart. Measured: messages/s of parse + thread + store (wall clock,
-and per second of the process's CPU, which a busy shared machine does not inflate), the
-time per message (p50/p99: the gap between successive fetches, as ingestion fetches and
-parses the next message while it stores this one), and the rate with queueing included.
-Target: >= 200 messages/s.
+bookmark, one transaction per batch (`--batch-size`, the ingestion's default unless
+given), on a migrated database (SQLite, or PostgreSQL with `--database postgres`). Only
+the IMAP connection is swapped for the corpus in memory, so the server's speed is not
+measured here. Queueing the stored mail to the engine (the end of the pass) is timed
+apart. Measured: messages/s of parse + thread + store (wall clock, and per second of the
+process's CPU, which a busy shared machine does not inflate), the time per batch and per
+message of a batch (p50/p99: the gap between successive batches committed, as ingestion
+fetches and parses the next batch while it stores this one), and the rate with queueing
+included. Target: >= 200 messages/s.
 
-IDLE latency. A real Dovecot (started like the integration tests' fixture: throwaway
+IDLE latency. A real Dovecot (tests/dovecot.py, as the integration tests start it: throwaway
 config, plaintext IMAP on a free loopback port) and `MailboxIngest.run` following the
 mailbox with IDLE; `--deliveries` messages are appended one at a time over IMAP, and each
 is timed from the start of its APPEND to the moment its message (and so its case) is
@@ -22,7 +23,7 @@ committed in the database. Measured: p50/p99/max. Target: <= 2 s.
 
     python -m bench.email.run [--output bench/results/email.json] [--messages 10000]
         [--database sqlite|postgres] [--database-url URL] [--deliveries 50]
-        [--skip-idle]
+        [--batch-size N] [--skip-idle]
 
 PostgreSQL: `--database-url` or PARLEY_TEST_DATABASE_URL names a server where a
 throwaway database is created, migrated, and dropped at the end.
@@ -32,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import imaplib
 import itertools
 import json
 import os
@@ -41,13 +41,12 @@ import resource
 import shutil
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -76,14 +75,11 @@ from parley.platform.models import (
     TlsMode,
 )
 from parley.platform.secret_box import SecretBox
-from tests.integration.email_channel.conftest import USERS
-from tests.integration.email_channel.conftest import _config as dovecot_config
-from tests.integration.email_channel.conftest import _mail_owner as dovecot_mail_owner
+from tests.dovecot import DOVECOT, Dovecot, running_dovecot
 
 TARGET_MESSAGES_PER_SECOND = 200.0
 TARGET_IDLE_P99_SECONDS = 2.0
 UIDVALIDITY = 1
-DOVECOT = Path(os.environ.get("PARLEY_TEST_DOVECOT", "/usr/sbin/dovecot"))
 SECRET = "bench-secret-key-not-for-production"  # noqa: S105 (throwaway data only)
 
 
@@ -179,13 +175,10 @@ async def count(database: Database, model: type[Any]) -> int:
 
 
 class CorpusSession(ImapSession):
-    """The IMAP session's part `ingest_once` uses, served from the corpus in memory;
-    records when each message was fetched (the gap to the next fetch is the time the
-    message took to parse, thread and store)."""
+    """The IMAP session's part `ingest_once` uses, served from the corpus in memory."""
 
     def __init__(self, mails: list[Mail]) -> None:  # no client: nothing to connect to
         self._mails = mails
-        self.fetched_at: list[float] = []
 
     @property
     def supports_idle(self) -> bool:
@@ -197,9 +190,11 @@ class CorpusSession(ImapSession):
     async def uids_after(self, last_uid: int) -> list[int]:
         return list(range(last_uid + 1, len(self._mails) + 1))
 
-    async def fetch(self, uid: int) -> bytes | None:
-        self.fetched_at.append(time.perf_counter())
-        return self._mails[uid - 1].raw
+    async def sizes(self, uids: Sequence[int]) -> dict[int, int]:
+        return {uid: len(self._mails[uid - 1].raw) for uid in uids}
+
+    async def fetch_many(self, uids: Sequence[int]) -> dict[int, bytes]:
+        return {uid: self._mails[uid - 1].raw for uid in uids}
 
     async def logout(self) -> None:
         return None
@@ -207,7 +202,8 @@ class CorpusSession(ImapSession):
 
 class CorpusIngest(MailboxIngest):
     """The real ingestion with its IMAP connection swapped for `CorpusSession`, and the
-    queueing to agents at the end of the pass timed apart."""
+    queueing to agents at the end of the pass timed apart; records when each batch was
+    committed and how many messages it held."""
 
     def __init__(self, *args: Any, session: CorpusSession, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -215,9 +211,15 @@ class CorpusIngest(MailboxIngest):
         self.queue_seconds = 0.0
         self.queue_started = 0.0
         self.queue_cpu_seconds = 0.0
+        self.batches: list[tuple[float, int]] = []  # (committed at, messages)
 
     async def _connect(self, account_id: int) -> ImapSession:
         return self.session
+
+    async def _store_batch(self, *args: Any, **kwargs: Any) -> Any:
+        result = await super()._store_batch(*args, **kwargs)
+        self.batches.append((time.perf_counter(), result.stored + result.duplicates))
+        return result
 
     async def queue_waiting(self) -> int:
         self.queue_started = time.perf_counter()
@@ -230,7 +232,7 @@ class CorpusIngest(MailboxIngest):
 
 
 async def measure_rate(
-    database_url: str, workdir: Path, messages: int, seed: int
+    database_url: str, workdir: Path, messages: int, seed: int, batch_size: int | None = None
 ) -> dict[str, Any]:
     corpus = Corpus(seed)
     mails = list(corpus.messages(messages))
@@ -247,7 +249,10 @@ async def measure_rate(
             database,
             settings,
             engine.enqueue,
-            IngestPolicy(max_attachment_bytes=10 * 1024 * 1024),
+            IngestPolicy(
+                max_attachment_bytes=10 * 1024 * 1024,
+                **({"batch_size": batch_size} if batch_size else {}),
+            ),
             session=session,
         )
         started, cpu_started = time.perf_counter(), time.process_time()
@@ -257,8 +262,13 @@ async def measure_rate(
         # CPU of every thread of the process: on a shared machine the wall clock also
         # counts waiting for a core, this does not.
         store_cpu = time.process_time() - cpu_started - ingest.queue_cpu_seconds
-        marks = [*session.fetched_at, ingest.queue_started]
-        per_message = [later - earlier for earlier, later in itertools.pairwise(marks)]
+        marks = [(started, 0), *ingest.batches]
+        per_batch = [later - earlier for (earlier, _), (later, _) in itertools.pairwise(marks)]
+        per_message = [
+            (later - earlier) / size
+            for (earlier, _), (later, size) in itertools.pairwise(marks)
+            if size
+        ]
         stored = await count(database, Message)
         async with database.transaction() as db:
             reasons = Counter(
@@ -290,6 +300,12 @@ async def measure_rate(
                 "messages_per_second": round(messages / store_seconds, 1),
                 "cpu_seconds": round(store_cpu, 3),
                 "messages_per_cpu_second": round(messages / store_cpu, 1),
+                "batch_size": ingest.policy.batch_size,
+                "per_batch_ms": {
+                    "p50": round(percentile(per_batch, 0.50) * 1000, 2),
+                    "p99": round(percentile(per_batch, 0.99) * 1000, 2),
+                    "max": round(max(per_batch) * 1000, 2),
+                },
                 "per_message_ms": {
                     "p50": round(percentile(per_message, 0.50) * 1000, 2),
                     "p99": round(percentile(per_message, 0.99) * 1000, 2),
@@ -321,76 +337,16 @@ def bench_settings(data_dir: Path, database_url: str) -> Settings:
 # --- IDLE latency ------------------------------------------------------------------------
 
 
-class Dovecot:
-    """A throwaway Dovecot on a free loopback port (the integration tests' config)."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.port = free_port()
-        self.users = dict(USERS)
-        self.process: subprocess.Popen[bytes] | None = None
-        self.mail_root: Path | None = None
-
-    def start(self) -> None:
-        for name in ("run", "state"):
-            (self.root / name).mkdir(parents=True)
-        uid, gid = dovecot_mail_owner()
-        # The mail user may not be us (as root it is `dovecot`): a directory of its own.
-        self.mail_root = Path(tempfile.mkdtemp(prefix="parley-bench-mail-"))
-        os.chown(self.mail_root, uid, gid)
-        lines = [
-            f"{user}:{{PLAIN}}{password}:{uid}:{gid}::{self.mail_root / user}"
-            for user, password in self.users.items()
-        ]
-        (self.root / "users").write_text("\n".join(lines) + "\n")
-        config = self.root / "dovecot.conf"
-        config.write_text(dovecot_config(self.root, self.port, uid))
-        self.process = subprocess.Popen(
-            [str(DOVECOT), "-F", "-c", str(config)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 15
-        while not self._answers():
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                log = (self.root / "dovecot.log").read_text(errors="replace")
-                raise RuntimeError(f"dovecot did not start: {log[-2000:]}")
-            time.sleep(0.05)
-
-    def _answers(self) -> bool:
-        try:
-            socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
-        except OSError:
-            return False
-        return True
-
-    def append(self, raw: bytes) -> None:
-        client = imaplib.IMAP4("127.0.0.1", self.port, timeout=10)
-        try:
-            client.login("alice", self.users["alice"])
-            status, answer = client.append("INBOX", None, None, raw)
-            if status != "OK":
-                raise RuntimeError(f"APPEND failed: {answer!r}")
-        finally:
-            client.logout()
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        if self.mail_root is not None:
-            shutil.rmtree(self.mail_root, ignore_errors=True)
-
-
 async def measure_idle(
     database_url: str, workdir: Path, deliveries: int, seed: int
 ) -> dict[str, Any]:
-    dovecot = Dovecot(workdir / "dovecot")
-    dovecot.start()
+    with running_dovecot(workdir / "dovecot") as dovecot:
+        return await _measure_idle(dovecot, database_url, workdir, deliveries, seed)
+
+
+async def _measure_idle(
+    dovecot: Dovecot, database_url: str, workdir: Path, deliveries: int, seed: int
+) -> dict[str, Any]:
     settings = bench_settings(workdir / "idle", database_url)
     database = create_database(database_url)
     account_id = await add_mailbox(
@@ -416,7 +372,7 @@ async def measure_idle(
         latencies: list[float] = []
         for mail in mails:
             started = time.perf_counter()
-            await asyncio.to_thread(dovecot.append, mail.raw)
+            await dovecot.append("alice", mail.raw)
             latencies.append(await _until_stored(database, mail.message_id or "", started))
             await asyncio.sleep(0.2)  # the follower is back in IDLE
         return {
@@ -435,7 +391,6 @@ async def measure_idle(
         await engine.stop()
         await bus.close()
         await database.dispose()
-        dovecot.stop()
 
 
 async def _until_stored(
@@ -472,7 +427,9 @@ async def run(args: argparse.Namespace, *, has_dovecot: bool) -> dict[str, Any]:
             "seed": args.seed,
         }
         async with migrated_database(args.database, url, workdir / "rate.sqlite3") as database_url:
-            result["rate"] = await measure_rate(database_url, workdir, args.messages, args.seed)
+            result["rate"] = await measure_rate(
+                database_url, workdir, args.messages, args.seed, args.batch_size
+            )
         if not args.skip_idle and not has_dovecot:
             result["idle"] = {"skipped": f"{DOVECOT} is missing: run scripts/install-dovecot"}
         elif not args.skip_idle:
@@ -501,6 +458,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--database-url", default="", help="PostgreSQL server (asyncpg URL).")
     parser.add_argument("--deliveries", type=int, default=50)
+    parser.add_argument(
+        "--batch-size", type=int, default=None, help="Messages per transaction (rate)."
+    )
     parser.add_argument("--skip-idle", action="store_true", help="Measure the rate only.")
     parser.add_argument("--seed", type=int, default=20261204)
     args = parser.parse_args(argv)

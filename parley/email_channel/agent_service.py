@@ -15,21 +15,33 @@ The parent is the message named, else the case's latest inbound email. Sending s
 the email and moves the case to `pending` (waiting for the customer) in one
 transaction, then delivers; a draft sent is deleted in that same transaction, so a
 draft is never both sent and still there.
+
+What the agent writes in the desktop's editor is HTML: it is sanitized here
+(compose.clean_composed_html) and its plain-text alternative written from it, whoever
+sent it. Besides answering, the desk moves email (change queue, transfer: routed again
+by the engine), pins it to an agent's personal queue (F-RT-6), searches it, and masks
+confidential data in a stored thread (masking.py). Email of a manual-pick queue is
+offered to nobody: it waits in a group queue, listed here with its SLA colour, until an
+agent takes it (through the engine, which settles who wins).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any, Literal
 
-from sqlalchemy import delete, select
+from sqlalchemy import ColumnElement, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.email_channel import store
-from parley.email_channel.compose import OutgoingAttachment
+from parley.email_channel.compose import OutgoingAttachment, clean_composed_html, html_to_text
+from parley.email_channel.masking import MASK, Pattern, mask_message
 from parley.email_channel.outbound import Delivery, Draft, Outbox, SendMode
 from parley.email_channel.sanitize import text_to_html
 from parley.email_channel.templates import (
@@ -38,11 +50,15 @@ from parley.email_channel.templates import (
     template_variables,
 )
 from parley.email_channel.threads import case_numbers_in, reply_headers, reply_subject
-from parley.platform.db import Database
-from parley.platform.engine import Engine
+from parley.platform import audit
+from parley.platform.auth.principal import Principal
+from parley.platform.cases import sla_due_for
+from parley.platform.db import Database, utcnow
+from parley.platform.engine import Engine, EnqueueRequest
 from parley.platform.errors import Conflict, DomainError, NotFound
 from parley.platform.models import (
     Case,
+    CasePriority,
     CaseStatus,
     Channel,
     Contact,
@@ -55,11 +71,19 @@ from parley.platform.models import (
     InteractionState,
     Message,
     MessageKind,
+    PickMode,
+    Queue,
+    Role,
+    User,
 )
 
 MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024  # one file an agent attaches
 MAX_TOTAL_ATTACHMENT_BYTES = 25 * 1024 * 1024  # all files of one email, forwarded included
 _WAITING_FOR_CUSTOMER = (CaseStatus.NEW, CaseStatus.OPEN)
+_OPEN = (InteractionState.QUEUED, InteractionState.OFFERED, InteractionState.ACTIVE)
+_DONE_CASES = (CaseStatus.RESOLVED, CaseStatus.CLOSED)
+_CASE_NUMBER = re.compile(r"^\[?#?(\d{1,12})\]?$")
+SEARCH_LIMIT = 50
 
 
 class AttachmentTooLarge(DomainError):
@@ -95,6 +119,128 @@ class RecipientsRequired(DomainError):
 class NoMailbox(Conflict):
     def __init__(self) -> None:
         super().__init__("no_mailbox", "No active mailbox can send this email.")
+
+
+class NotOpen(Conflict):
+    def __init__(self, interaction_id: int) -> None:
+        super().__init__("not_open", f"Interaction {interaction_id} has already ended.")
+
+
+class WrongQueue(DomainError):
+    status_code = 422
+
+    def __init__(self, queue_id: int) -> None:
+        super().__init__("not_an_email_queue", f"Queue {queue_id} does not take email.")
+
+
+class NotAnAgent(DomainError):
+    status_code = 422
+
+    def __init__(self, user_id: int) -> None:
+        super().__init__("not_an_agent", f"User {user_id} is not an active agent.")
+
+
+class NothingToMask(DomainError):
+    status_code = 422
+
+    def __init__(self) -> None:
+        super().__init__("nothing_to_mask", "Nothing in the thread matches what is to be masked.")
+
+
+class NothingChosen(DomainError):
+    status_code = 422
+
+    def __init__(self) -> None:
+        super().__init__("nothing_chosen", "Select text to mask or choose what to look for.")
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """One email or note a search found, with the interaction to open it by."""
+
+    message: Message
+    case: Case
+    interaction_id: int | None
+
+
+GroupSort = Literal["age", "sla", "priority", "sender"]
+GROUP_LIMIT = 200
+SLA_DUE_SOON = timedelta(hours=1)
+_PRIORITY_RANK = {
+    CasePriority.URGENT: 0,
+    CasePriority.HIGH: 1,
+    CasePriority.NORMAL: 2,
+    CasePriority.LOW: 3,
+}
+
+
+class SlaState(StrEnum):
+    """The SLA colour of waiting email: red, amber, green."""
+
+    OVERDUE = "overdue"
+    DUE_SOON = "due_soon"
+    ON_TIME = "on_time"
+
+
+def sla_state(due_at: datetime | None, now: datetime) -> SlaState | None:
+    """Overdue once past due, due soon within the hour before, on time before that;
+    None for a case with no SLA due time."""
+    if due_at is None:
+        return None
+    if due_at <= now:
+        return SlaState.OVERDUE
+    return SlaState.DUE_SOON if due_at - now <= SLA_DUE_SOON else SlaState.ON_TIME
+
+
+@dataclass(frozen=True, slots=True)
+class WaitingEmail:
+    """An email in a group queue, with the customer's latest email to show it by."""
+
+    interaction: Interaction
+    case: Case
+    queue_name: str
+    message: Message | None
+    sla: SlaState | None
+
+    @property
+    def sender(self) -> dict[str, Any]:
+        found = self.message.headers.get("from") if self.message is not None else None
+        return found if isinstance(found, dict) else {}
+
+    @property
+    def subject(self) -> str:
+        return self.message.subject if self.message is not None else self.case.subject
+
+    @property
+    def searchable(self) -> str:
+        sender = self.sender
+        parts = (self.subject, self.case.subject, sender.get("address"), sender.get("name"))
+        return " ".join(str(part) for part in parts if part).lower()
+
+
+def _age(item: WaitingEmail) -> tuple[datetime, int]:
+    interaction = item.interaction
+    return (interaction.queued_at or interaction.created_at, interaction.id)
+
+
+_FAR_FUTURE = datetime.max.replace(tzinfo=UTC)
+_GROUP_SORTS: dict[str, Callable[[WaitingEmail], Any]] = {
+    "age": _age,
+    "sla": lambda item: (item.case.sla_due_at or _FAR_FUTURE, *_age(item)),
+    "priority": lambda item: (_PRIORITY_RANK.get(item.case.priority, 2), *_age(item)),
+    "sender": lambda item: (
+        str(item.sender.get("address") or "").lower(),
+        *_age(item),
+    ),
+}
+
+
+class NotAGroupQueue(Conflict):
+    def __init__(self, interaction_id: int) -> None:
+        super().__init__(
+            "not_a_group_queue",
+            f"Interaction {interaction_id} is not waiting in a queue agents pick from.",
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +315,16 @@ def decode_files(files: Sequence[NewFile]) -> list[OutgoingAttachment]:
             )
         )
     return decoded
+
+
+def authored(request: Composition) -> Composition:
+    """The agent's rich text sanitized (compose.clean_composed_html), with a plain-text
+    alternative made from it when the editor sent only HTML."""
+    if not request.html:
+        return request
+    html = clean_composed_html(request.html)
+    text = request.text if request.text.strip() else html_to_text(html)
+    return replace(request, html=html, text=text if text.strip() else "")
 
 
 def _check_total(entries: Sequence[dict[str, Any]]) -> None:
@@ -247,6 +403,25 @@ def _forwarded_html(parent: Message, html: str) -> str:
     return f"{html}<br><blockquote>{quoted}</blockquote>"
 
 
+async def pinning_agents(db: AsyncSession, case_ids: Iterable[int]) -> dict[int, int]:
+    """Case id -> the agent its email was last pinned to: ingest routes the case's new
+    email to them first, as the sticky agent rule does (F-RT-5, F-RT-6)."""
+    wanted = set(case_ids)
+    if not wanted:
+        return {}
+    rows = await db.execute(
+        select(Interaction.case_id, Interaction.pinned_agent_id)
+        .where(Interaction.case_id.in_(wanted), Interaction.pinned_agent_id.is_not(None))
+        .order_by(Interaction.id)
+    )
+    # The query leaves no None in either column; their types cannot say so.
+    return {
+        case_id: agent_id
+        for case_id, agent_id in rows.all()
+        if case_id is not None and agent_id is not None
+    }
+
+
 class EmailDesk:
     """The agents' email operations; one per process (api.py keeps it)."""
 
@@ -286,6 +461,7 @@ class EmailDesk:
     ) -> Sent:
         """Store and send the agent's email on an interaction; `EmailNotSent` (kept as
         failed) when the server refuses it."""
+        request = authored(request)
         files = await self._outbox.store_files(decode_files(request.files))
         async with self._database.transaction() as db:
             interaction = await db.get_one(Interaction, interaction_id)
@@ -315,6 +491,7 @@ class EmailDesk:
     ) -> Sent:
         """A new email to a customer, opening its case (assigned to the author, waiting
         for the customer); the answer threads into that case."""
+        request = authored(request)
         if not request.to:
             raise RecipientsRequired()
         files = await self._outbox.store_files(decode_files(request.files))
@@ -329,12 +506,16 @@ class EmailDesk:
             elif await db.get(Contact, contact_id) is None:
                 raise NotFound("Contact", contact_id)
             subject = " ".join((request.subject or "").split())
+            # Due like a case the customer opened: the queue's SLA, in its business hours.
+            opened_at = utcnow()
             case = Case(
                 subject=subject[:500],
                 queue_id=account.queue_id,
                 contact_id=contact_id,
                 assignee_id=author_id,
                 status=CaseStatus.PENDING,
+                created_at=opened_at,
+                sla_due_at=await sla_due_for(db, account.queue_id, CasePriority.NORMAL, opened_at),
             )
             db.add(case)
             await db.flush()
@@ -370,6 +551,7 @@ class EmailDesk:
     ) -> EmailDraft:
         """Create a draft (recipients and subject filled in from the mode when not
         given, so it shows what would be sent), or update `draft_id` with what is set."""
+        request = authored(request)
         files = await self._outbox.store_files(decode_files(request.files))
         async with self._database.transaction() as db:
             interaction = await db.get_one(Interaction, interaction_id)
@@ -446,6 +628,315 @@ class EmailDesk:
                 case = await db.get_one(Case, case_id)
                 if case.status not in (CaseStatus.RESOLVED, CaseStatus.CLOSED):
                     case.status = CaseStatus.RESOLVED
+
+    # --- moving and pinning (F-EM-4, F-RT-6) -----------------------------------------
+
+    async def move(
+        self,
+        interaction_id: int,
+        engine: Engine,
+        actor_id: int,
+        *,
+        queue_id: int | None = None,
+        agent_id: int | None = None,
+    ) -> int:
+        """Change queue or transfer: the email goes back through the router, in
+        `queue_id` (default: where it is) and held for `agent_id` when given (the
+        queue's sticky window, then anyone). The new interaction is queued first, with
+        the current agent excluded for the queue's decliner cooldown (so the router does
+        not hand it straight back to them), then their part ends as any finished work
+        does (wrap-up): an enqueue the engine refuses leaves the email where it was.
+        Answers the new interaction."""
+        async with self._database.transaction() as db:
+            interaction = await db.get_one(Interaction, interaction_id)
+            if interaction.state not in _OPEN:
+                raise NotOpen(interaction_id)
+            target_queue = queue_id if queue_id is not None else interaction.queue_id
+            queue = await db.get(Queue, target_queue) if target_queue is not None else None
+            if queue is None or not queue.is_active:
+                raise NotFound("Queue", target_queue or 0)
+            if Channel.EMAIL.value not in queue.channels:
+                raise WrongQueue(queue.id)
+            if agent_id is not None:
+                user = await db.get(User, agent_id)
+                if user is None or not user.is_active or user.role is Role.ADMIN:
+                    raise NotAnAgent(agent_id)
+                if agent_id == interaction.agent_id:
+                    raise Conflict("already_theirs", "The email is with that agent already.")
+            request = EnqueueRequest(
+                channel=Channel.EMAIL,
+                queue_id=queue.id,
+                contact_id=interaction.contact_id,
+                case_id=interaction.case_id,
+                priority=interaction.priority,
+                external_ref=interaction.external_ref,
+                attributes={"moved_from": interaction.id},
+                preferred_agent_id=agent_id,
+                after_hours=True,  # it was admitted once: a closed or full queue takes it
+                excluded_agent_ids=(
+                    frozenset({interaction.agent_id})
+                    if interaction.agent_id is not None
+                    else frozenset()
+                ),
+            )
+            state = interaction.state
+        moved_to = await engine.enqueue(request)
+        try:
+            if state is InteractionState.ACTIVE:
+                await engine.complete(interaction_id)
+            else:
+                await engine.cancel(interaction_id, reason="moved")
+        except DomainError:
+            # The old part changed meanwhile (taken, ended): withdraw the copy, keep it.
+            await engine.cancel(moved_to, reason="move_failed")
+            raise
+        async with self._database.transaction() as db:
+            interaction = await db.get_one(Interaction, interaction_id)
+            interaction.attributes = {
+                **interaction.attributes,
+                "moved_to": moved_to,
+                "moved_by": actor_id,
+            }
+            interaction.pinned_agent_id = None
+            if interaction.case_id is not None:
+                case = await db.get_one(Case, interaction.case_id)
+                case.queue_id = queue.id
+                if agent_id is not None:
+                    case.assignee_id = agent_id
+        return moved_to
+
+    async def pin(self, db: AsyncSession, interaction: Interaction, agent_id: int | None) -> None:
+        """Pin the email to `agent_id` (None: unpin): it stays in their personal queue
+        until its case is resolved, whatever happens to the interaction."""
+        if agent_id is not None:
+            if interaction.state not in _OPEN:
+                raise NotOpen(interaction.id)
+            user = await db.get(User, agent_id)
+            if user is None or not user.is_active or user.role is Role.ADMIN:
+                raise NotAnAgent(agent_id)
+        interaction.pinned_agent_id = agent_id
+
+    async def personal_queue(self, db: AsyncSession, agent_id: int) -> list[Found]:
+        """The agent's email: what they have in hand, and what is pinned to them while
+        its case is not resolved; oldest first."""
+        rows = await db.execute(
+            select(Interaction, Case)
+            .join(Case, Case.id == Interaction.case_id)
+            .where(
+                Interaction.channel == Channel.EMAIL,
+                or_(
+                    (Interaction.agent_id == agent_id) & Interaction.state.in_(_OPEN),
+                    (Interaction.pinned_agent_id == agent_id) & Case.status.not_in(_DONE_CASES),
+                ),
+            )
+            .order_by(Interaction.created_at, Interaction.id)
+        )
+        found = []
+        for interaction, case in rows.all():
+            latest = await db.scalar(
+                select(Message)
+                .where(Message.case_id == case.id, Message.kind == MessageKind.EMAIL)
+                .order_by(Message.created_at.desc(), Message.id.desc())
+                .limit(1)
+            )
+            if latest is not None:
+                found.append(Found(latest, case, interaction.id))
+        return found
+
+    # --- the group queue (F-EM-4, F-RT-6) --------------------------------------------
+
+    async def group_queue(
+        self,
+        db: AsyncSession,
+        engine: Engine,
+        me: Principal,
+        now: datetime,
+        *,
+        is_supervisor: bool,
+        queue_id: int | None = None,
+        priority: CasePriority | None = None,
+        text: str = "",
+        sort: GroupSort = "age",
+    ) -> list[WaitingEmail]:
+        """Email waiting in the manual-pick queues the caller serves (supervisors: every
+        one), for agents to take themselves; filtered by queue, case priority and text
+        (subject, sender), sorted by `sort` (age and SLA due: soonest first, priority:
+        highest first, sender: by address), ties oldest first; at most GROUP_LIMIT."""
+        queues = await db.scalars(
+            select(Queue).where(Queue.is_active.is_(True), Queue.pick_mode == PickMode.MANUAL)
+        )
+        served = {
+            row.id: row.name
+            for row in queues
+            if Channel.EMAIL.value in (row.channels or [])
+            and (queue_id is None or row.id == queue_id)
+            and (is_supervisor or me.user_id in engine.agents_for(row.id))
+        }
+        if not served:
+            return []
+        statement = (
+            select(Interaction, Case)
+            .join(Case, Case.id == Interaction.case_id)
+            .where(
+                Interaction.channel == Channel.EMAIL,
+                Interaction.state == InteractionState.QUEUED,
+                Interaction.queue_id.in_(served),
+            )
+        )
+        if priority is not None:
+            statement = statement.where(Case.priority == priority)
+        rows = await db.execute(statement.order_by(Interaction.queued_at, Interaction.id))
+        needle = " ".join(text.split()).lower()
+        waiting = []
+        for interaction, case in rows.all():
+            latest = await db.scalar(
+                select(Message)
+                .where(
+                    Message.case_id == case.id,
+                    Message.kind == MessageKind.EMAIL,
+                    Message.direction == Direction.INBOUND,
+                )
+                .order_by(Message.created_at.desc(), Message.id.desc())
+                .limit(1)
+            )
+            item = WaitingEmail(
+                interaction=interaction,
+                case=case,
+                queue_name=served[interaction.queue_id or 0],
+                message=latest,
+                sla=sla_state(case.sla_due_at, now),
+            )
+            if needle and needle not in item.searchable:
+                continue
+            waiting.append(item)
+        waiting.sort(key=_GROUP_SORTS[sort])
+        return waiting[:GROUP_LIMIT]
+
+    async def take(self, interaction_id: int, engine: Engine, agent_id: int) -> None:
+        """The agent takes an email waiting in a group queue: the engine puts it in
+        their hands (one of two agents taking it wins, the other gets 409 `not_waiting`;
+        their email capacity is respected) and the case is assigned to them."""
+        async with self._database.transaction() as db:
+            interaction = await db.get_one(Interaction, interaction_id)
+            queue = await db.get(Queue, interaction.queue_id) if interaction.queue_id else None
+            if queue is None or queue.pick_mode is not PickMode.MANUAL:
+                raise NotAGroupQueue(interaction_id)
+        await engine.take(agent_id, interaction_id)
+        async with self._database.transaction() as db:
+            interaction = await db.get_one(Interaction, interaction_id)
+            if interaction.case_id is not None:
+                case = await db.get_one(Case, interaction.case_id)
+                case.assignee_id = agent_id
+
+    # --- searching -------------------------------------------------------------------
+
+    async def search(
+        self, db: AsyncSession, me: Principal, query: str, *, is_supervisor: bool
+    ) -> list[Found]:
+        """Emails and notes whose subject, sender, text or case number match `query`,
+        newest first: supervisors search everything, an agent the cases they have (or
+        had) an interaction of, or pinned, or wrote in."""
+        query = " ".join(query.split())
+        needle = query.lower()
+        sender = Message.headers[("from", "address")].as_string()
+        sender_name = Message.headers[("from", "name")].as_string()
+        matches: list[ColumnElement[bool]] = [
+            func.lower(column).contains(needle, autoescape=True)
+            for column in (Message.subject, Message.body_text, sender, sender_name)
+        ]
+        number = _CASE_NUMBER.match(query)
+        if number:
+            matches.append(Message.case_id == int(number.group(1)))
+        statement = (
+            select(Message, Case)
+            .join(Case, Case.id == Message.case_id)
+            .where(Message.kind.in_((MessageKind.EMAIL, MessageKind.NOTE)), or_(*matches))
+        )
+        if not is_supervisor:
+            theirs = select(Interaction.case_id).where(
+                or_(Interaction.agent_id == me.user_id, Interaction.pinned_agent_id == me.user_id),
+                Interaction.case_id.is_not(None),
+            )
+            authored_by = select(Message.case_id).where(
+                Message.author_user_id == me.user_id, Message.case_id.is_not(None)
+            )
+            statement = statement.where(
+                or_(Message.case_id.in_(theirs), Message.case_id.in_(authored_by))
+            )
+        rows = await db.execute(
+            statement.order_by(Message.created_at.desc(), Message.id.desc()).limit(SEARCH_LIMIT)
+        )
+        found = []
+        for message, case in rows.all():
+            found.append(Found(message, case, await self._opening(db, me, case.id, is_supervisor)))
+        return found
+
+    async def _opening(
+        self, db: AsyncSession, me: Principal, case_id: int, is_supervisor: bool
+    ) -> int | None:
+        """The case's email interaction the caller may open: theirs, latest first."""
+        statement = select(Interaction.id).where(
+            Interaction.case_id == case_id, Interaction.channel == Channel.EMAIL
+        )
+        if not is_supervisor:
+            statement = statement.where(Interaction.agent_id == me.user_id)
+        found = await db.scalar(statement.order_by(Interaction.id.desc()).limit(1))
+        return int(found) if found is not None else None
+
+    # --- masking ---------------------------------------------------------------------
+
+    async def mask(
+        self,
+        interaction_id: int,
+        actor: Principal,
+        selections: Sequence[str],
+        patterns: Sequence[Pattern],
+        message_id: int | None = None,
+    ) -> list[int]:
+        """Mask confidential data in the stored thread (masking.py): every email and
+        note of the case, or only `message_id`, and the interaction's drafts. Audit-
+        logged with how much was masked, never what. Answers the messages changed."""
+        async with self._database.transaction() as db:
+            interaction = await db.get_one(Interaction, interaction_id)
+            messages = await self.thread(db, interaction)
+            if message_id is not None:
+                messages = [m for m in messages if m.id == message_id]
+                if not messages:
+                    raise NotFound("Email", message_id)
+            changed: list[int] = []
+            total = 0
+            for message in messages:
+                masked = mask_message(message.body_text, message.body_html, selections, patterns)
+                if not masked.count:
+                    continue
+                message.body_text, message.body_html = masked.text, masked.html
+                if any(s and s in message.subject for s in selections):
+                    message.subject = _replace_all(message.subject, selections)
+                changed.append(message.id)
+                total += masked.count
+            drafts = await db.scalars(
+                select(EmailDraft).where(EmailDraft.interaction_id == interaction_id)
+            )
+            for draft in drafts:
+                masked = mask_message(draft.body_text, draft.body_html, selections, patterns)
+                if masked.count:
+                    draft.body_text, draft.body_html = masked.text, masked.html
+            if not changed:
+                raise NothingToMask()
+            await audit.record(
+                db,
+                actor,
+                "mask",
+                "interaction",
+                interaction_id,
+                {
+                    "messages": changed,
+                    "masked": total,
+                    "patterns": [p.value for p in patterns],
+                    "selections": len(selections),
+                },
+            )
+        return changed
 
     # --- templates -------------------------------------------------------------------
 
@@ -622,3 +1113,10 @@ class EmailDesk:
             references=resolved.references,
             attachments=tuple(resolved.attachments),
         )
+
+
+def _replace_all(value: str, selections: Sequence[str]) -> str:
+    for selection in sorted(selections, key=len, reverse=True):
+        if selection:
+            value = value.replace(selection, MASK)
+    return value

@@ -10,6 +10,15 @@
     DELETE /api/email-drafts/{draft_id}
     POST   /api/email-drafts/{draft_id}/send
     POST   /api/emails                                 a new email, opening a case
+    POST   /api/emails/{interaction_id}/queue          change queue (through the router)
+    POST   /api/emails/{interaction_id}/transfer       to an agent (through the router)
+    PUT    /api/emails/{interaction_id}/pin            pin to oneself (F-RT-6); DELETE unpins
+    POST   /api/emails/{interaction_id}/mask           mask confidential data in the thread
+    GET    /api/email-personal                         the caller's personal queue
+    GET    /api/email-group?queue_id=&priority=&q=&sort= the group queue (manual pick)
+    POST   /api/emails/{interaction_id}/take           take it from the group queue
+    GET    /api/email-search?q=                        subject, sender, text, case number
+    GET    /api/email-queues                           the queues an email may move to
     POST   /api/email-messages/{message_id}/retry      send a failed email again
     GET    /api/email-messages/{message_id}/attachments/{index}
     /api/email-templates                               admin resource (template_admin.py)
@@ -31,7 +40,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -39,18 +48,26 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from parley.email_channel.agent_service import (
     Composition,
     EmailDesk,
+    Found,
+    GroupSort,
     NewFile,
+    NothingChosen,
     Sent,
+    SlaState,
+    WaitingEmail,
 )
 from parley.email_channel.attachments import inline_image_ref
 from parley.email_channel.compose import InvalidAddress, normalize_address
 from parley.email_channel.mailboxes import Mailboxes
+from parley.email_channel.masking import MAX_SELECTION, Pattern
 from parley.email_channel.outbound import Outbox, SendMode, delivery_of
 from parley.email_channel.sanitize import sanitize_html, text_to_html
 from parley.email_channel.template_admin import routers as template_routers
 from parley.platform.auth.principal import Principal
 from parley.platform.errors import Forbidden, NotFound
 from parley.platform.models import (
+    CasePriority,
+    CaseStatus,
     Channel,
     Direction,
     EmailDraft,
@@ -58,13 +75,17 @@ from parley.platform.models import (
     InteractionState,
     Message,
     MessageKind,
+    Queue,
+    Role,
 )
 from parley.platform.runtime import Runtime
-from parley.platform.web.deps import SUPERVISORS, AnyUser, DbDep, RuntimeDep
+from parley.platform.web.deps import SUPERVISORS, AnyUser, DbDep, RuntimeDep, require_roles
 
 _MAX_ADDRESSES = 50
 _MAX_FILES = 20
 _SAFE_INLINE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
+# Who takes email from a group queue: the people who work it (admins are not agents).
+Picker = Annotated[Principal, Depends(require_roles(Role.AGENT, Role.SUPERVISOR))]
 
 
 @contextlib.asynccontextmanager
@@ -194,6 +215,110 @@ class PersonOut(BaseModel):
     address: str
 
 
+class QueueChangeIn(_Body):
+    queue_id: int
+
+
+class TransferIn(_Body):
+    agent_id: int
+    queue_id: int | None = Field(None, description="Default: the queue it is in.")
+
+
+class PinIn(_Body):
+    agent_id: int | None = Field(None, description="Default: the caller; others: supervisors.")
+
+
+class MaskIn(_Body):
+    selections: list[Annotated[str, Field(min_length=1, max_length=MAX_SELECTION)]] = Field(
+        default_factory=list, max_length=20, description="Text the agent selected."
+    )
+    patterns: list[Pattern] = Field(default_factory=list, description="card, account")
+    message_id: int | None = Field(None, description="Only this message; default: all.")
+
+
+class MovedOut(BaseModel):
+    interaction_id: int = Field(description="The new interaction, queued.")
+
+
+class MaskedOut(BaseModel):
+    message_ids: list[int]
+
+
+class FoundOut(BaseModel):
+    message_id: int
+    kind: MessageKind
+    direction: Direction
+    subject: str
+    sender: PersonOut | None = Field(serialization_alias="from")
+    snippet: str
+    created_at: datetime
+    case_id: int
+    case_subject: str
+    case_status: CaseStatus
+    sla_due_at: datetime | None
+    interaction_id: int | None = Field(description="What to open it by; None: not yours.")
+    is_pinned: bool = False
+
+    @classmethod
+    def of(cls, found: Found, query: str = "", *, pinned_to: int | None = None) -> FoundOut:
+        message, case = found.message, found.case
+        return cls(
+            message_id=message.id,
+            kind=message.kind,
+            direction=message.direction,
+            subject=message.subject,
+            sender=_person(message.headers.get("from")),
+            snippet=_snippet(message.body_text, query),
+            created_at=message.created_at,
+            case_id=case.id,
+            case_subject=case.subject,
+            case_status=case.status,
+            sla_due_at=case.sla_due_at,
+            interaction_id=found.interaction_id,
+            is_pinned=pinned_to is not None,
+        )
+
+
+class WaitingOut(BaseModel):
+    """An email waiting in a group queue; `sla` is its colour (None: no SLA due)."""
+
+    interaction_id: int
+    queue_id: int
+    queue_name: str
+    case_id: int
+    case_subject: str
+    priority: CasePriority
+    subject: str
+    sender: PersonOut | None = Field(serialization_alias="from")
+    snippet: str
+    queued_at: datetime
+    sla_due_at: datetime | None
+    sla: SlaState | None
+
+    @classmethod
+    def of(cls, item: WaitingEmail) -> WaitingOut:
+        interaction, case = item.interaction, item.case
+        return cls(
+            interaction_id=interaction.id,
+            queue_id=interaction.queue_id or 0,
+            queue_name=item.queue_name,
+            case_id=case.id,
+            case_subject=case.subject,
+            priority=case.priority,
+            subject=item.subject,
+            sender=_person(item.sender or None),
+            snippet=_snippet(item.message.body_text if item.message else "", ""),
+            queued_at=interaction.queued_at or interaction.created_at,
+            sla_due_at=case.sla_due_at,
+            sla=item.sla,
+        )
+
+
+class EmailQueueOut(BaseModel):
+    id: int
+    name: str
+
+
 class AttachmentOut(BaseModel):
     index: int
     filename: str
@@ -237,6 +362,8 @@ class ThreadOut(BaseModel):
     agent_id: int | None
     state: InteractionState
     messages: list[MessageOut]
+    queue_id: int | None = None
+    pinned_agent_id: int | None = None
 
 
 class SentOut(BaseModel):
@@ -333,6 +460,15 @@ async def _may_see_message(db: AsyncSession, me: Principal, message: Message) ->
 
 
 # --- shaping ---------------------------------------------------------------------------
+
+
+def _snippet(text: str, query: str, width: int = 160) -> str:
+    """About `width` characters of `text` around the first place `query` is in it."""
+    flat = " ".join(text.split())
+    at = flat.lower().find(query.lower()) if query else -1
+    start = max(0, at - width // 3) if at >= 0 else 0
+    piece = flat[start : start + width]
+    return ("…" if start else "") + piece + ("…" if start + width < len(flat) else "")
 
 
 def _entries(draft: EmailDraft | Message) -> list[tuple[int, dict[str, Any]]]:
@@ -436,6 +572,8 @@ async def get_email_thread(
         agent_id=interaction.agent_id,
         state=interaction.state,
         messages=[_message_out(message) for message in messages],
+        queue_id=interaction.queue_id,
+        pinned_agent_id=interaction.pinned_agent_id,
     )
 
 
@@ -493,6 +631,164 @@ async def render_email_template(
         db, interaction, body.template_id, me.display_name
     )
     return RenderedOut(subject=rendered.subject, text=rendered.text, html=rendered.html)
+
+
+@router.post("/api/emails/{interaction_id}/queue", tags=["email"], status_code=201)
+async def change_email_queue(
+    interaction_id: int, body: QueueChangeIn, request: Request, me: AnyUser, runtime: RuntimeDep
+) -> MovedOut:
+    """Move the email to another queue: it is routed there as new work (the caller's
+    part ends) and the case follows it. 422 `not_an_email_queue` for a queue without
+    email."""
+    async with runtime.database.transaction() as db:
+        await _interaction(db, me, interaction_id)
+    moved = await email_desk(request.app).move(
+        interaction_id, runtime.require_engine(), me.user_id, queue_id=body.queue_id
+    )
+    return MovedOut(interaction_id=moved)
+
+
+@router.post("/api/emails/{interaction_id}/transfer", tags=["email"], status_code=201)
+async def transfer_email(
+    interaction_id: int, body: TransferIn, request: Request, me: AnyUser, runtime: RuntimeDep
+) -> MovedOut:
+    """Hand the email to a colleague: routed again, held for them first (the queue's
+    sticky window), and the case assigned to them."""
+    async with runtime.database.transaction() as db:
+        await _interaction(db, me, interaction_id)
+    moved = await email_desk(request.app).move(
+        interaction_id,
+        runtime.require_engine(),
+        me.user_id,
+        queue_id=body.queue_id,
+        agent_id=body.agent_id,
+    )
+    return MovedOut(interaction_id=moved)
+
+
+@router.put("/api/emails/{interaction_id}/pin", tags=["email"], status_code=204)
+async def pin_email(
+    interaction_id: int, body: PinIn, request: Request, me: AnyUser, db: DbDep
+) -> None:
+    """Pin the email to oneself (a supervisor: to an agent); it stays in that personal
+    queue until its case is resolved."""
+    interaction = await _interaction(db, me, interaction_id)
+    agent_id = body.agent_id if body.agent_id is not None else me.user_id
+    if agent_id != me.user_id and me.role not in SUPERVISORS:
+        raise Forbidden("Only a supervisor pins an email to someone else.")
+    await email_desk(request.app).pin(db, interaction, agent_id)
+
+
+@router.delete("/api/emails/{interaction_id}/pin", tags=["email"], status_code=204)
+async def unpin_email(interaction_id: int, request: Request, me: AnyUser, db: DbDep) -> None:
+    interaction = await db.get(Interaction, interaction_id)
+    if interaction is None or interaction.channel is not Channel.EMAIL:
+        raise NotFound("Email interaction", interaction_id)
+    if me.role not in SUPERVISORS and me.user_id not in (
+        interaction.agent_id,
+        interaction.pinned_agent_id,
+    ):
+        raise Forbidden("This email belongs to another agent.")
+    await email_desk(request.app).pin(db, interaction, None)
+
+
+@router.post("/api/emails/{interaction_id}/mask", tags=["email"])
+async def mask_email(
+    interaction_id: int, body: MaskIn, request: Request, me: AnyUser, runtime: RuntimeDep
+) -> MaskedOut:
+    """Replace confidential data in the stored thread by a mask, for good: the text
+    selected, and/or every card or account number. 422 `nothing_to_mask` when nothing
+    matched; audit-logged."""
+    if not body.selections and not body.patterns:
+        raise NothingChosen()
+    async with runtime.database.transaction() as db:
+        await _interaction(db, me, interaction_id)
+    changed = await email_desk(request.app).mask(
+        interaction_id, me, body.selections, body.patterns, body.message_id
+    )
+    return MaskedOut(message_ids=changed)
+
+
+@router.get("/api/email-personal", tags=["email"])
+async def personal_email_queue(request: Request, me: AnyUser, db: DbDep) -> list[FoundOut]:
+    """The caller's email: in hand, and pinned to them until the case is resolved."""
+    found = await email_desk(request.app).personal_queue(db, me.user_id)
+    pinned = {
+        row
+        for row in await db.scalars(
+            select(Interaction.id).where(Interaction.pinned_agent_id == me.user_id)
+        )
+    }
+    return [
+        FoundOut.of(item, pinned_to=me.user_id if item.interaction_id in pinned else None)
+        for item in found
+    ]
+
+
+@router.get("/api/email-group", tags=["email"])
+async def group_email_queue(
+    request: Request,
+    me: AnyUser,
+    db: DbDep,
+    runtime: RuntimeDep,
+    queue_id: int | None = None,
+    priority: CasePriority | None = None,
+    q: Annotated[str, Query(max_length=200)] = "",
+    sort: GroupSort = "age",
+) -> list[WaitingOut]:
+    """Email waiting in the manual-pick queues the caller serves (supervisors: all),
+    filtered and sorted, with each one's SLA colour: red overdue, amber due within the
+    hour, green."""
+    found = await email_desk(request.app).group_queue(
+        db,
+        runtime.require_engine(),
+        me,
+        runtime.clock.now(),
+        is_supervisor=me.role in SUPERVISORS,
+        queue_id=queue_id,
+        priority=priority,
+        text=q,
+        sort=sort,
+    )
+    return [WaitingOut.of(item) for item in found]
+
+
+@router.post("/api/emails/{interaction_id}/take", tags=["email"], status_code=204)
+async def take_email(
+    interaction_id: int, request: Request, me: Picker, runtime: RuntimeDep
+) -> None:
+    """Take an email from a group queue into one's hands. 409 `not_waiting` when it no
+    longer waits (someone took it first), `channel_full` past one's email capacity,
+    `not_eligible` for a queue one does not serve, `not_a_group_queue` otherwise."""
+    async with runtime.database.transaction() as db:
+        interaction = await db.get(Interaction, interaction_id)
+        if interaction is None or interaction.channel is not Channel.EMAIL:
+            raise NotFound("Email interaction", interaction_id)
+    await email_desk(request.app).take(interaction_id, runtime.require_engine(), me.user_id)
+
+
+@router.get("/api/email-search", tags=["email"])
+async def search_email(
+    request: Request,
+    me: AnyUser,
+    db: DbDep,
+    q: Annotated[str, Query(min_length=1, max_length=200, pattern=r"\S")],
+) -> list[FoundOut]:
+    """Emails and notes by subject, sender, text or case number (`1234`, `#1234`),
+    newest first, at most 50: an agent's own cases, or every case for supervisors."""
+    found = await email_desk(request.app).search(db, me, q, is_supervisor=me.role in SUPERVISORS)
+    return [FoundOut.of(item, q.strip()) for item in found]
+
+
+@router.get("/api/email-queues", tags=["email"])
+async def email_queues(_me: AnyUser, db: DbDep) -> list[EmailQueueOut]:
+    """The active queues that take email, by name: where an email may be moved."""
+    rows = await db.scalars(select(Queue).where(Queue.is_active.is_(True)).order_by(Queue.name))
+    return [
+        EmailQueueOut(id=row.id, name=row.name)
+        for row in rows
+        if Channel.EMAIL.value in (row.channels or [])
+    ]
 
 
 @router.get("/api/emails/{interaction_id}/drafts", tags=["email"])

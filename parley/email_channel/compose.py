@@ -31,6 +31,10 @@ _FALLBACK_DOMAIN = "parley.invalid"
 _BLOCK_END = re.compile(r"</(?:p|div|h[1-6]|li|tr|table|blockquote)\s*>|<br\s*/?>", re.IGNORECASE)
 _BLANK_LINES = re.compile(r"\n{3,}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+_COMPOSED_TAGS = frozenset(
+    {"a", "b", "blockquote", "br", "div", "em", "i", "img", "li", "ol", "p", "s", "strong"}
+    | {"u", "ul"}
+)
 
 
 class InvalidAddress(ValueError):
@@ -97,9 +101,33 @@ def html_to_text(html: str) -> str:
     line breaks), for mail clients that show only text."""
     marked = _BLOCK_END.sub("\n", html)
     text = nh3.clean(marked, tags=set(), attributes={})
-    text = html_module.unescape(text).replace("\r\n", "\n")
+    # No-break spaces as spaces: editors put them where two spaces or a space at the
+    # edge of a formatted run would otherwise collapse.
+    text = html_module.unescape(text).replace("\r\n", "\n").replace("\xa0", " ")
     lines = [line.rstrip() for line in text.split("\n")]
     return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip() + "\n"
+
+
+def clean_composed_html(html: str) -> str:
+    """The agent's rich text as we send it: what the desktop's small editor makes (bold,
+    italic, underline, lists, quotes, links, inline images named by `cid:`) and nothing
+    else, whatever the browser pasted into it."""
+    return nh3.clean(
+        _CONTROL.sub(" ", html).strip(),
+        tags=set(_COMPOSED_TAGS),
+        attributes={"a": {"href"}, "img": {"src", "alt"}},
+        url_schemes={"http", "https", "mailto", "cid"},
+        attribute_filter=_composed_attribute,
+        link_rel="noopener noreferrer",
+        strip_comments=True,
+    )
+
+
+def _composed_attribute(tag: str, attribute: str, value: str) -> str | None:
+    # An image is one of the email's own parts: nothing is fetched from elsewhere.
+    if tag == "img" and attribute == "src":
+        return value if value[:4].lower() == "cid:" else None
+    return value
 
 
 def build_message(email: OutgoingEmail) -> EmailMessage:

@@ -1,10 +1,16 @@
 """The IMAP adapter: the few commands ingestion needs, over aioimaplib, with timeouts.
 
 Ingestion (service.py) speaks to the mailbox only through `ImapSession`: log in, SELECT
-the folder (its UIDVALIDITY), list the UIDs above a bookmark, fetch one message's bytes
-without marking it seen (BODY.PEEK[]), and wait for news with IDLE. Every wait on the
-server is bounded by `timeout`; a server that stops answering raises `ImapError`, and the
-caller reconnects.
+the folder (its UIDVALIDITY), list the UIDs above a bookmark, ask the sizes of a set of
+messages (RFC822.SIZE), fetch a set of messages' bytes in one UID FETCH without marking
+them seen (BODY.PEEK[]), and wait for news with IDLE. Every wait on the server is bounded
+by `timeout`; a server that stops answering raises `ImapError`, and the caller reconnects.
+
+aioimaplib hands a FETCH response over as lines: for each message a line
+`n FETCH (UID u ... BODY[] {size}` ending in the literal's size, the literal itself (a
+bytearray), then the rest of that message's items (`)` or ` UID u)`: a server may name
+the UID after the body). Lines for messages not asked for (a flag change the server
+reports unasked) are skipped.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import asyncio
 import contextlib
 import re
 import ssl
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +29,7 @@ from parley.platform.models import TlsMode
 
 _UIDVALIDITY = re.compile(rb"\[UIDVALIDITY (\d+)\]")
 _FETCH_UID = re.compile(rb"\bUID (\d+)\b")
+_FETCH_SIZE = re.compile(rb"\bRFC822\.SIZE (\d+)\b")
 _LITERAL_AT_END = re.compile(rb"\{(\d+)\}\s*$")
 
 
@@ -109,23 +117,60 @@ class ImapSession:
             uids.update(int(word) for word in words if word.isdigit())
         return sorted(uid for uid in uids if uid > last_uid)
 
-    async def fetch(self, uid: int) -> bytes | None:
-        """The full message with this UID, without setting \\Seen; None if it is gone."""
+    async def sizes(self, uids: Sequence[int]) -> dict[int, int]:
+        """The RFC822.SIZE of each of these messages still in the folder, in one command
+        (a UID missing from the answer was expunged)."""
+        if not uids:
+            return {}
+        wanted = set(uids)
         response = await self._command(
-            self._client.uid("fetch", str(uid), "(UID BODY.PEEK[])"), f"UID FETCH {uid}"
+            self._client.uid("fetch", uid_set(uids), "(UID RFC822.SIZE)"), "UID FETCH sizes"
+        )
+        sizes: dict[int, int] = {}
+        for line in response.lines:
+            if isinstance(line, bytearray):
+                continue  # a literal: no FETCH items in it
+            uid, size = _FETCH_UID.search(line), _FETCH_SIZE.search(line)
+            if uid and size and int(uid.group(1)) in wanted:
+                sizes[int(uid.group(1))] = int(size.group(1))
+        return sizes
+
+    async def fetch_many(self, uids: Sequence[int]) -> dict[int, bytes]:
+        """The full messages with these UIDs, in one UID FETCH, without setting \\Seen;
+        a UID missing from the result was expunged."""
+        if not uids:
+            return {}
+        wanted = set(uids)
+        response = await self._command(
+            self._client.uid("fetch", uid_set(uids), "(UID BODY.PEEK[])"),
+            f"UID FETCH {len(uids)} messages",
         )
         lines = response.lines
+        messages: dict[int, bytes] = {}
         for index, line in enumerate(lines):
             if isinstance(line, bytearray) or index + 1 >= len(lines):
                 continue
+            declared = _LITERAL_AT_END.search(line)
             literal = lines[index + 1]
-            if not _LITERAL_AT_END.search(line) or not isinstance(literal, bytearray):
+            if not declared or not isinstance(literal, bytearray):
                 continue
             after = bytes(lines[index + 2]) if index + 2 < len(lines) else b""
+            if b"FETCH (" in after:
+                after = b""  # the next message's line, not the rest of this one
             match = _FETCH_UID.search(line) or _FETCH_UID.search(after)
-            if match and int(match.group(1)) == uid:
-                return bytes(literal)
-        return None
+            if not match or int(match.group(1)) not in wanted:
+                continue
+            if len(literal) != int(declared.group(1)):
+                raise ImapError(
+                    f"UID FETCH {match.group(1).decode()}: the server announced "
+                    f"{declared.group(1).decode()} bytes and sent {len(literal)}"
+                )
+            messages[int(match.group(1))] = bytes(literal)
+        return messages
+
+    async def fetch(self, uid: int) -> bytes | None:
+        """The full message with this UID, without setting \\Seen; None if it is gone."""
+        return (await self.fetch_many([uid])).get(uid)
 
     async def wait_for_news(self, seconds: float) -> None:
         """IDLE until the server reports a change or `seconds` pass, then end the IDLE."""
@@ -155,6 +200,21 @@ class ImapSession:
         if response.result != "OK":
             raise ImapError(f"{what}: {_text(response.lines)}")
         return response
+
+
+def uid_set(uids: Sequence[int]) -> str:
+    """An IMAP sequence set naming exactly these UIDs, runs as ranges: `1:4,7,9:10`."""
+    ordered = sorted(set(uids))
+    runs: list[str] = []
+    start = previous = ordered[0]
+    for uid in [*ordered[1:], None]:
+        if uid is not None and uid == previous + 1:
+            previous = uid
+            continue
+        runs.append(str(start) if start == previous else f"{start}:{previous}")
+        if uid is not None:
+            start = previous = uid
+    return ",".join(runs)
 
 
 def _text(lines: list[Any]) -> str:

@@ -9,7 +9,8 @@ be read is kept and every doubt becomes a human-readable note in `ParsedMessage.
 
 Decoding is done here rather than by the `email` package's header objects, because those
 leave undecodable bytes as lone surrogates (which no database accepts) and raise on some
-malformed address lists. The parser (`email.policy.default`) still splits the message;
+malformed address lists. The parser (`email.policy.default`, with a header registry that
+remembers what it parsed) still splits the message;
 headers are read raw and decoded by `_decode_header_text`, bodies by `_decode_text`, which
 both fall back through UTF-8 and a small guess among the charsets our customers use
 (Cyrillic windows-1251 / KOI8-R, Polish ISO-8859-2 / windows-1250, Western windows-1252).
@@ -24,6 +25,7 @@ from __future__ import annotations
 import binascii
 import codecs
 import email
+import functools
 import hashlib
 import itertools
 import re
@@ -32,9 +34,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email import policy
+from email.headerregistry import HeaderRegistry
 from email.message import Message
 from email.utils import getaddresses, parsedate_to_datetime
 from enum import StrEnum
+from typing import Any
 
 DEFAULT_MAX_ATTACHMENT_BYTES = 25 * 1024 * 1024
 GENERATED_ID_DOMAIN = "parley.invalid"  # RFC 2606: can never clash with a real host
@@ -78,6 +82,33 @@ _HEADER_SPACE = re.compile(r"[\s\x00-\x1f\x7f]+")
 _SYSTEM_LOCALPARTS = frozenset({"mailer-daemon", "postmaster"})
 
 _Note = Callable[[str], None]  # where helpers report a problem
+
+
+class _RememberingHeaders(HeaderRegistry):
+    """`policy.default`'s header registry, remembering the header objects it made.
+
+    The email package parses a header again each time it is read (the parser itself
+    reads Content-Type several times per part), and mail repeats the same MIME header
+    values message after message ("text/plain; charset=utf-8", "quoted-printable").
+    Header objects are immutable, so one made for a name and value serves every later
+    read. Only the MIME headers are remembered: the others (Subject, References) are
+    different in every message and would only push those out."""
+
+    _REMEMBERED = frozenset(
+        {"content-type", "content-transfer-encoding", "content-disposition", "mime-version"}
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._made = functools.lru_cache(maxsize=4096)(super().__call__)
+
+    def __call__(self, name: str, value: Any) -> Any:
+        if name.lower() in self._REMEMBERED and isinstance(value, str) and len(value) < 1000:
+            return self._made(name, value)
+        return super().__call__(name, value)
+
+
+_POLICY = policy.default.clone(header_factory=_RememberingHeaders())
 
 
 class AutoSignal(StrEnum):
@@ -227,7 +258,7 @@ class _Parser:
             self.note("the message is empty")
         message: Message | None
         try:
-            message = email.message_from_bytes(self.raw, policy=policy.default)
+            message = email.message_from_bytes(self.raw, policy=_POLICY)
         except Exception as error:  # the parser itself gave up: keep the bytes as text
             self.note(f"the MIME structure could not be parsed ({error!r})")
             message = None
@@ -698,7 +729,19 @@ def _plausibility(text: str) -> float:
     letters, symbols or C1 controls between letters, case flipping inside words (KOI8-R
     read as windows-1251 and back), and long Latin words made only of accented letters
     (Cyrillic read as windows-1252).
+
+    A space scores nothing and ends a word, so the score is the sum of the scores of
+    the space-separated pieces; pieces repeat (the same words, decoded the same way, in
+    message after message), so each piece is scored once.
     """
+    return sum(map(_piece_plausibility, text.split(" ")))
+
+
+@functools.lru_cache(maxsize=65_536)
+def _piece_plausibility(text: str) -> float:
+    """`_plausibility` of a piece of text without spaces."""
+    if text.isascii() and text.isprintable():
+        return 0.0  # no 8-bit letter, no control character: nothing to judge
     score = 0.0
     word: list[str] = []
 

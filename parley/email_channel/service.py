@@ -2,12 +2,17 @@
 
 For one `EmailAccount`, `MailboxIngest.ingest_once` connects, SELECTs the folder and reads
 every message whose UID is above the account's bookmark (`last_uid`, valid for one
-UIDVALIDITY). Each message is parsed, threaded into a case (threads.py) and stored — its
-contact, its case, its `Message` row — in ONE transaction that also advances the
-bookmark. So a crash anywhere before that commit leaves the message unread for the next
-pass, and a crash after it leaves nothing to redo; the unique Message-ID (`external_id`)
+UIDVALIDITY). Messages go in batches of consecutive UIDs (`IngestPolicy.batch_size`; a
+mailbox followed with IDLE mostly sees batches of one): each is parsed, threaded into a
+case (threads.py) and stored — its contact, its case, its `Message` row — and the whole
+batch is written in ONE transaction that also advances the bookmark past it. So a crash
+anywhere before that commit leaves every message of the batch unread for the next pass,
+and a crash after it leaves nothing to redo; the unique Message-ID (`external_id`)
 catches what the bookmark cannot (the same mail delivered twice, a new UIDVALIDITY that
-makes us re-read the folder from UID 1).
+makes us re-read the folder from UID 1). Batching is what makes a full mailbox fast:
+the lookups (known Message-IDs, case numbers, contacts, open interactions) are made
+once for the batch, and the database commits once. While a batch is written, the next
+one is already being fetched and parsed.
 
 Queueing to agents comes after the commit, because the engine creates the interaction in
 its own transaction: every inbound email message without an interaction is queued (or
@@ -32,7 +37,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,6 +49,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.email_channel import store
 from parley.email_channel.acknowledgement import add_acknowledgement
+from parley.email_channel.agent_service import pinning_agents
 from parley.email_channel.attachments import inline_image_ref, store_attachments
 from parley.email_channel.autoreply import AckHistory, AckPolicy, decide_acknowledgement
 from parley.email_channel.imap import ImapEndpoint, ImapError, ImapLoginFailed, ImapSession
@@ -56,8 +62,13 @@ from parley.email_channel.parsing import (
     parse_message,
 )
 from parley.email_channel.sanitize import sanitize_html
-from parley.email_channel.threads import case_numbers_in, strip_reply_prefixes, thread_message
-from parley.platform.cases import sla_due_at, sla_threshold
+from parley.email_channel.threads import (
+    ThreadDecision,
+    case_numbers_in,
+    strip_reply_prefixes,
+    thread_message,
+)
+from parley.platform.cases import SlaTerms, sla_terms
 from parley.platform.clock import Clock, SystemClock
 from parley.platform.config import Settings
 from parley.platform.db import Database, after_commit, utcnow
@@ -83,6 +94,7 @@ Enqueue = Callable[[EnqueueRequest], Awaitable[int]]
 FaultHook = Callable[[str, int], None]
 
 _MAX_EXTERNAL_ID = 500  # Message.external_id
+_QUEUE_CHUNK = 200  # waiting messages looked up and written together
 # The customer wrote: a case waiting for them, or done, has work again.
 _REOPENED_BY_REPLY = (CaseStatus.PENDING, CaseStatus.RESOLVED, CaseStatus.CLOSED)
 
@@ -96,6 +108,14 @@ class IngestPolicy:
     backoff_max: float = 300.0
     login_retry_seconds: float = 600.0
     max_attachment_bytes: int | None = DEFAULT_MAX_ATTACHMENT_BYTES
+    batch_size: int = 100  # messages written per transaction, at most
+    # A batch stops growing past this many fetched bytes (held in memory until written);
+    # a larger message is a batch of its own.
+    batch_bytes: int = 32 * 1024 * 1024
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1 or self.batch_bytes < 1:
+            raise ValueError("batch_size and batch_bytes must be at least 1")
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,8 +155,8 @@ class MailboxIngest:
         self._ack_history: dict[int, AckHistory] = {}
         self.policy = policy or IngestPolicy()
         self.fault_hook: FaultHook | None = None
-        # Per account, its queue's SLA threshold, read once a pass (not once a message).
-        self._sla_thresholds: dict[int, int | None] = {}
+        # Per account, its queue's SLA terms, read once a pass (not once a message).
+        self._sla_terms: dict[int, SlaTerms] = {}
 
     # --- following a mailbox -------------------------------------------------------------
 
@@ -232,7 +252,7 @@ class MailboxIngest:
             account = await db.get_one(EmailAccount, account_id)
             folder_name, known_validity = account.imap_folder, account.uidvalidity
             last_uid = account.last_uid
-            self._sla_thresholds[account_id] = await sla_threshold(db, account.queue_id)
+            self._sla_terms[account_id] = await sla_terms(db, account.queue_id)
         folder = await session.select(folder_name)
         if folder.uidvalidity != known_validity:
             if known_validity is not None:
@@ -248,170 +268,327 @@ class MailboxIngest:
             last_uid = 0
         stored = duplicates = 0
         uids = await session.uids_after(last_uid)
-        async with contextlib.aclosing(self._fetch_ahead(session, uids)) as fetched:
-            async for uid, prepared in fetched:
-                if prepared is None:  # expunged since the search: nothing to keep
-                    await self._advance(account_id, folder.uidvalidity, uid)
-                    continue
-                if await self._store(account_id, folder.uidvalidity, uid, prepared):
-                    stored += 1
-                else:
-                    duplicates += 1
+        batches = self._fetch_ahead(session, uids)
+        async with contextlib.aclosing(batches) as fetched:
+            async for batch in fetched:
+                result = await self._store_batch(account_id, folder.uidvalidity, batch)
+                stored += result.stored
+                duplicates += result.duplicates
         await self.queue_waiting()
         return IngestResult(stored, duplicates)
 
     async def _fetch_ahead(
         self, session: ImapSession, uids: list[int]
-    ) -> AsyncGenerator[tuple[int, _Prepared | None], None]:
-        """Each message fetched and prepared, in order (None: expunged since the search),
-        the next one already on its way while the caller stores this one: the server and
+    ) -> AsyncGenerator[list[tuple[int, _Prepared | None]], None]:
+        """Batches of consecutive messages (up to `batch_size` of them, and `batch_bytes`),
+        each fetched and prepared, in UID order (None: expunged since the search), the
+        next batch already on its way while the caller stores this one: the server and
         the parsing thread work while the database does. Preparing writes attachments
-        only, named by content, so one prepared and then dropped by a crash costs nothing."""
+        only, named by content, so one prepared and then dropped by a crash costs
+        nothing.
 
-        async def fetch(uid: int) -> _Prepared | None:
-            raw = await session.fetch(uid)
-            return None if raw is None else await asyncio.to_thread(self._prepare, raw)
+        A batch costs two commands whatever its length: the sizes of the next
+        `batch_size` messages (RFC822.SIZE), then one UID FETCH of those that fit in
+        `batch_bytes`; a message larger than that is fetched alone."""
+        policy = self.policy
 
-        pending = asyncio.ensure_future(fetch(uids[0])) if uids else None
+        async def fetch(start: int) -> tuple[int, list[tuple[int, _Prepared | None]]]:
+            window = uids[start : start + policy.batch_size]
+            sizes = await session.sizes(window)
+            chosen: list[int] = []
+            size = 0
+            for uid in window:
+                length = sizes.get(uid)
+                if length is not None and size and size + length > policy.batch_bytes:
+                    break
+                chosen.append(uid)
+                size += length or 0
+            bodies = await session.fetch_many([uid for uid in chosen if uid in sizes])
+            raws = [(uid, bodies.get(uid)) for uid in chosen]
+            return start + len(chosen), await asyncio.to_thread(self._prepare_all, raws)
+
+        pending = asyncio.ensure_future(fetch(0)) if uids else None
         try:
-            for index, uid in enumerate(uids):
-                assert pending is not None
-                prepared = await pending
-                following = uids[index + 1] if index + 1 < len(uids) else None
-                pending = None if following is None else asyncio.ensure_future(fetch(following))
-                yield uid, prepared
+            while pending is not None:
+                following, batch = await pending
+                pending = asyncio.ensure_future(fetch(following)) if following < len(uids) else None
+                yield batch
         finally:
             if pending is not None:
                 pending.cancel()
                 await asyncio.gather(pending, return_exceptions=True)
 
-    async def _store(
-        self, account_id: int, uidvalidity: int, uid: int, prepared: _Prepared
-    ) -> bool:
-        """Store one fetched and prepared message; False when it was already stored."""
-        self._fault("parsed", uid)
-        parsed = prepared.parsed
-        acknowledgement: int | None = None
+    def _prepare_all(
+        self, raws: list[tuple[int, bytes | None]]
+    ) -> list[tuple[int, _Prepared | None]]:
+        return [(uid, None if raw is None else self._prepare(raw)) for uid, raw in raws]
+
+    async def _store_batch(
+        self, account_id: int, uidvalidity: int, batch: list[tuple[int, _Prepared | None]]
+    ) -> IngestResult:
+        """Store a batch of fetched messages in one transaction that moves the bookmark
+        past all of them. Should another writer commit one of its Message-IDs meanwhile
+        (the unique constraint says so), the batch is stored again one message at a time,
+        so only that message counts as the duplicate."""
+        for uid, prepared in batch:
+            if prepared is not None:
+                self._fault("parsed", uid)
+        acknowledgements: list[int] = []
         try:
             async with self._database.transaction() as db:
-                account = await db.get_one(EmailAccount, account_id, with_for_update=True)
-                if account.uidvalidity != uidvalidity or account.last_uid >= uid:
-                    return False  # another worker got here first
-                account.last_uid = uid
-                # One query finds both this message, if stored already, and the ones
-                # it replies to.
-                candidates = [prepared.external_id, parsed.in_reply_to or "", *parsed.references]
-                known = await store.stored_messages(db, filter(None, candidates))
-                if prepared.external_id in known:
-                    log.info(
-                        "email.duplicate",
-                        account_id=account_id,
-                        uid=uid,
-                        message_id=prepared.external_id,
-                        stored_as=known[prepared.external_id][0],
+                result = await self._write_batch(
+                    db, account_id, uidvalidity, batch, acknowledgements
+                )
+        except IntegrityError:
+            if len(batch) > 1:
+                stored = duplicates = 0
+                for item in batch:
+                    alone = await self._store_batch(account_id, uidvalidity, [item])
+                    stored, duplicates = stored + alone.stored, duplicates + alone.duplicates
+                return IngestResult(stored, duplicates)
+            # The same Message-ID was committed by another writer between our check and
+            # our insert: it is stored, so only the bookmark moves.
+            uid, prepared = batch[0]
+            async with self._database.transaction() as db:
+                stored_as = (
+                    None
+                    if prepared is None
+                    else await db.scalar(
+                        select(Message.id).where(Message.external_id == prepared.external_id)
                     )
-                    return False
-                by_id = await store.cases_of(db, known)
-                by_number = await store.cases_by_number(db, case_numbers_in(parsed.subject))
-                decision = thread_message(
-                    _WithId(parsed, prepared.external_id),
-                    case_for_message_id=by_id.get,
-                    case_for_number=by_number.get,
                 )
-                sender = _sender(parsed)
-                contact_id = (
-                    await store.contact_for_address(db, sender.normalized, sender.name)
-                    if sender
-                    else None
-                )
-                if decision.case_id is None:
-                    opened_at = utcnow()
-                    case = Case(
-                        subject=strip_reply_prefixes(parsed.subject)[:500],
-                        queue_id=account.queue_id,
-                        contact_id=contact_id,
-                        created_at=opened_at,
-                        sla_due_at=sla_due_at(
-                            opened_at, self._sla_thresholds.get(account_id), CasePriority.NORMAL
-                        ),
-                    )
-                    db.add(case)
-                    await db.flush()
-                else:
-                    case = await db.get_one(Case, decision.case_id)
-                    if case.status in _REOPENED_BY_REPLY:
-                        case.status, case.closed_at = CaseStatus.OPEN, None
-                message = Message(
-                    kind=MessageKind.EMAIL,
-                    direction=Direction.INBOUND,
-                    # A case opened by this very message has no interaction yet.
-                    interaction_id=None
-                    if decision.case_id is None
-                    else await store.open_email_interaction(db, case.id),
-                    case_id=case.id,
-                    author_contact_id=contact_id,
-                    external_id=prepared.external_id,
-                    subject=parsed.subject[:998],
-                    body_text=parsed.text_body or "",
-                    body_html=prepared.body_html,
-                    headers=_headers(parsed, prepared, account_id, uidvalidity, uid)
-                    | {"thread": {"reason": decision.reason.value, "matched": decision.matched}},
-                )
-                db.add(message)
-                await db.flush()
-                if decision.case_id is None:
-                    acknowledgement = await self._acknowledge(db, account, case, prepared, sender)
-                self._fault("stored", uid)
+            if stored_as is None:
+                raise
+            await self._advance(account_id, uidvalidity, uid)
+            return IngestResult(0, 1)
+        if self._outbox is not None:
+            for acknowledgement in acknowledgements:
+                await self._outbox.deliver(acknowledgement)  # a failure is stored, not raised
+        return result
+
+    async def _write_batch(
+        self,
+        db: AsyncSession,
+        account_id: int,
+        uidvalidity: int,
+        batch: list[tuple[int, _Prepared | None]],
+        acknowledgements: list[int],
+    ) -> IngestResult:
+        """The writes of `_store_batch`, in its transaction `db`; the acknowledgements to
+        send once it commits are appended to `acknowledgements`."""
+        account = await db.get_one(EmailAccount, account_id, with_for_update=True)
+        fresh = [
+            (uid, prepared)
+            for uid, prepared in batch
+            if prepared is not None
+            and account.uidvalidity == uidvalidity
+            and uid > account.last_uid
+        ]
+        # Another worker got to the rest first.
+        late = sum(1 for _, prepared in batch if prepared is not None) - len(fresh)
+        if account.uidvalidity != uidvalidity:
+            return IngestResult(0, late)
+        account.last_uid = max(account.last_uid, *(uid for uid, _ in batch))
+        if not fresh:
+            return IngestResult(0, late)
+        # The lookups of the whole batch, once: which of its Message-IDs (and those they
+        # reply to) are stored, the case numbers of its subjects, its senders' contacts.
+        wanted = [
+            candidate
+            for _, prepared in fresh
+            for candidate in (
+                prepared.external_id,
+                prepared.parsed.in_reply_to or "",
+                *prepared.parsed.references,
+            )
+            if candidate
+        ]
+        known = await store.stored_messages(db, wanted)
+        by_id = await store.cases_of(db, known)
+        numbers = {
+            number for _, prepared in fresh for number in case_numbers_in(prepared.parsed.subject)
+        }
+        by_number = await store.cases_by_number(db, numbers)
+        existing = set(by_id.values()) | set(by_number.values())
+        await store.load_cases(db, existing)  # into the session: `get_one` below is free
+        interactions = await store.open_email_interactions(db, existing)
+        senders: dict[str, str] = {}  # address -> the name its first message gives
+        for _, prepared in fresh:
+            if (sender := _sender(prepared.parsed)) is not None:
+                senders.setdefault(sender.normalized, sender.name)
+        contacts = await store.contacts_for_addresses(db, senders)
+
+        # Cases opened by this batch have no id until flushed: threading sees them under
+        # a negative stand-in, and messages are written once they are flushed.
+        opened: dict[int, Case] = {}
+        unflushed = False
+        in_batch: dict[str, int] = {}  # Message-ID -> case (or stand-in) of this batch
+        rows: list[tuple[int, _Prepared, Case, ThreadDecision, int | None]] = []
+        duplicates = late
+
+        def case_for_message_id(message_id: str) -> int | None:
+            return in_batch.get(message_id) or by_id.get(message_id)
+
+        for uid, prepared in fresh:
+            parsed = prepared.parsed
+            if prepared.external_id in known or prepared.external_id in in_batch:
                 log.info(
-                    "email.stored",
+                    "email.duplicate",
                     account_id=account_id,
                     uid=uid,
                     message_id=prepared.external_id,
+                    stored_as=known[prepared.external_id][0]
+                    if prepared.external_id in known
+                    else None,
+                )
+                duplicates += 1
+                continue
+            missing = [n for n in case_numbers_in(parsed.subject) if n not in by_number]
+            if missing and unflushed:
+                # A token may name a case this very batch opened: give them their numbers.
+                await db.flush()
+                unflushed = False
+                by_number |= await store.cases_by_number(db, missing)
+            decision = thread_message(
+                _WithId(parsed, prepared.external_id),
+                case_for_message_id=case_for_message_id,
+                case_for_number=by_number.get,
+            )
+            sender = _sender(parsed)
+            contact_id = contacts.get(sender.normalized) if sender else None
+            if decision.case_id is None:
+                opened_at = utcnow()
+                case = Case(
+                    subject=strip_reply_prefixes(parsed.subject)[:500],
+                    queue_id=account.queue_id,
+                    contact_id=contact_id,
+                    created_at=opened_at,
+                    sla_due_at=self._sla_terms.get(account_id, SlaTerms(None)).due_at(
+                        opened_at, CasePriority.NORMAL
+                    ),
+                )
+                db.add(case)
+                unflushed = True
+                stand_in = -(len(opened) + 1)
+                opened[stand_in] = case
+                in_batch[prepared.external_id] = stand_in
+            else:
+                case = (
+                    opened[decision.case_id]
+                    if decision.case_id < 0
+                    else await db.get_one(Case, decision.case_id)
+                )
+                if case.status in _REOPENED_BY_REPLY:
+                    case.status, case.closed_at = CaseStatus.OPEN, None
+                in_batch[prepared.external_id] = decision.case_id
+            rows.append((uid, prepared, case, decision, contact_id))
+        if unflushed:
+            await db.flush()
+        opened_cases = {id(case) for case in opened.values()}
+        for uid, prepared, case, decision, contact_id in rows:
+            is_new_case = decision.case_id is None
+            # A case opened by this batch has no interaction yet.
+            if is_new_case or id(case) in opened_cases:
+                interaction_id = None
+            elif case.id in interactions or case.id in existing:
+                interaction_id = interactions.get(case.id)
+            else:
+                interaction_id = await store.open_email_interaction(db, case.id)
+            db.add(
+                Message(
+                    kind=MessageKind.EMAIL,
+                    direction=Direction.INBOUND,
+                    interaction_id=interaction_id,
                     case_id=case.id,
-                    thread=decision.reason.value,
+                    author_contact_id=contact_id,
+                    external_id=prepared.external_id,
+                    subject=prepared.parsed.subject[:998],
+                    body_text=prepared.parsed.text_body or "",
+                    body_html=prepared.body_html,
+                    headers=_headers(prepared.parsed, prepared, account_id, uidvalidity, uid)
+                    | {"thread": {"reason": decision.reason.value, "matched": decision.matched}},
                 )
-        except IntegrityError:
-            # The same Message-ID was committed by another writer between our check and
-            # our insert: it is stored, so only the bookmark moves.
-            async with self._database.transaction() as db:
-                stored = await db.scalar(
-                    select(Message.id).where(Message.external_id == prepared.external_id)
-                )
-            if stored is None:
-                raise
-            await self._advance(account_id, uidvalidity, uid)
-            return False
-        if acknowledgement is not None and self._outbox is not None:
-            await self._outbox.deliver(acknowledgement)  # a failure is stored, not raised
-        return True
+            )
+        await db.flush()
+        if self._outbox is not None and account.auto_ack_enabled:
+            await self._acknowledge_batch(
+                db,
+                self._outbox,
+                account,
+                [
+                    (case, prepared)
+                    for _, prepared, case, decision, _ in rows
+                    if decision.case_id is None
+                ],
+                acknowledgements,
+            )
+        for uid, prepared, case, decision, _ in rows:
+            self._fault("stored", uid)
+            log.info(
+                "email.stored",
+                account_id=account_id,
+                uid=uid,
+                message_id=prepared.external_id,
+                case_id=case.id,
+                thread=decision.reason.value,
+            )
+        return IngestResult(len(rows), duplicates)
 
-    async def _acknowledge(
+    async def _acknowledge_batch(
         self,
         db: AsyncSession,
+        outbox: Outbox,
+        account: EmailAccount,
+        opened: list[tuple[Case, _Prepared]],
+        acknowledgements: list[int],
+    ) -> None:
+        """`_acknowledge` for the cases a batch opened, the rate limit's history carried
+        from one to the next and kept once the batch commits."""
+        if not opened:
+            return
+        own = await store.own_addresses(db)
+        history = self._ack_history.get(account.id, AckHistory())
+        for case, prepared in opened:
+            ack_id, history = await self._acknowledge_with(
+                db, outbox, account, case, prepared, _sender(prepared.parsed), own, history
+            )
+            if ack_id is not None:
+                acknowledgements.append(ack_id)
+        kept = history
+
+        async def remember() -> None:
+            self._ack_history[account.id] = kept
+
+        after_commit(db, remember)
+
+    async def _acknowledge_with(
+        self,
+        db: AsyncSession,
+        outbox: Outbox,
         account: EmailAccount,
         case: Case,
         prepared: _Prepared,
         sender: Address | None,
-    ) -> int | None:
-        """Store the acknowledgement of a message that opened `case`, if one is due."""
-        if self._outbox is None or not account.auto_ack_enabled:
-            return None
-        now = self._clock.now()
+        own_addresses: set[str],
+        history: AckHistory,
+    ) -> tuple[int | None, AckHistory]:
+        """Store the acknowledgement of a message that opened `case`, if one is due: its
+        id, and the rate limit's history after it."""
         decision = decide_acknowledgement(
             prepared.parsed,
-            own_addresses=await store.own_addresses(db),
-            history=self._ack_history.get(account.id, AckHistory()),
-            now=now,
+            own_addresses=own_addresses,
+            history=history,
+            now=self._clock.now(),
             policy=self._ack_policy,
         )
         if not decision.should_send or decision.recipient is None:
             log.info(
                 "email.ack_skipped", account_id=account.id, case_id=case.id, reason=decision.reason
             )
-            return None
+            return None, history
         ack = await add_acknowledgement(
             db,
-            self._outbox,
+            outbox,
             account=account,
             case=case,
             parsed=prepared.parsed,
@@ -420,14 +597,7 @@ class MailboxIngest:
             contact_name=sender.name if sender else "",
             language=self._language,
         )
-        # Kept only once the transaction holding the acknowledgement commits.
-        history = decision.history
-
-        async def remember() -> None:
-            self._ack_history[account.id] = history
-
-        after_commit(db, remember)
-        return ack.id
+        return ack.id, decision.history
 
     def _prepare(self, raw: bytes) -> _Prepared:
         """The CPU and disk work of one message (run in a thread)."""
@@ -480,45 +650,65 @@ class MailboxIngest:
                 )
             ).all()
         queued = 0
-        for message_id, case_id, contact_id, subject, queue_id, headers in rows:
-            assert case_id is not None  # joined on Case
-            ref = f"email-message:{message_id}"
-            async with self._database.transaction() as db:
-                interaction_id = await store.interaction_by_ref(
-                    db, ref
-                ) or await store.open_email_interaction(db, case_id)
-            if interaction_id is None:
-                if queue_id is None:
-                    log.warning("email.no_queue", message_id=message_id, case_id=case_id)
-                    continue
-                try:
-                    interaction_id = await self._enqueue(
-                        EnqueueRequest(
-                            channel=Channel.EMAIL,
-                            queue_id=queue_id,
-                            contact_id=contact_id,
-                            case_id=case_id,
-                            external_ref=ref,
-                            # Who wrote, for the offer and the tab (offers.js `caller`).
-                            attributes={
-                                "subject": subject,
-                                "message_id": message_id,
-                                **_sender_attributes(headers),
-                            },
+        for start in range(0, len(rows), _QUEUE_CHUNK):
+            queued += await self._queue_chunk(rows[start : start + _QUEUE_CHUNK])
+        return queued
+
+    async def _queue_chunk(self, rows: Sequence[Any]) -> int:
+        """Queue these waiting messages (rows of `queue_waiting`'s query): each joins the
+        interaction queued for it before (a retry after a crash), else its case's open
+        email interaction, else a new one. The lookups are made for the whole chunk at
+        once, and the messages written to their interactions together, also when
+        queueing stops half way (an error)."""
+        refs = {row.id: f"email-message:{row.id}" for row in rows}
+        async with self._database.transaction() as db:
+            by_ref = await store.interactions_by_refs(db, refs.values())
+            open_by_case = await store.open_email_interactions(
+                db, (row.case_id for row in rows if row.case_id is not None)
+            )
+            pinned = await pinning_agents(db, (row.case_id for row in rows if row.case_id))
+        assigned: dict[int, int] = {}
+        queued = 0
+        try:
+            for message_id, case_id, contact_id, subject, queue_id, headers in rows:
+                assert case_id is not None  # joined on Case
+                interaction_id = by_ref.get(refs[message_id]) or open_by_case.get(case_id)
+                if interaction_id is None:
+                    if queue_id is None:
+                        log.warning("email.no_queue", message_id=message_id, case_id=case_id)
+                        continue
+                    try:
+                        interaction_id = await self._enqueue(
+                            EnqueueRequest(
+                                channel=Channel.EMAIL,
+                                queue_id=queue_id,
+                                contact_id=contact_id,
+                                case_id=case_id,
+                                external_ref=refs[message_id],
+                                # A pinned case's email goes to the pinning agent first.
+                                preferred_agent_id=pinned.get(case_id),
+                                # Who wrote, for the offer and the tab (offers.js `caller`).
+                                attributes={
+                                    "subject": subject,
+                                    "message_id": message_id,
+                                    **_sender_attributes(headers),
+                                },
+                            )
                         )
-                    )
-                except DomainError as error:
-                    log.warning(
-                        "email.enqueue_failed",
-                        message_id=message_id,
-                        case_id=case_id,
-                        error=str(error),
-                    )
-                    continue  # stays unqueued: the next pass tries again
-                queued += 1
+                    except DomainError as error:
+                        log.warning(
+                            "email.enqueue_failed",
+                            message_id=message_id,
+                            case_id=case_id,
+                            error=str(error),
+                        )
+                        continue  # stays unqueued: the next pass tries again
+                    queued += 1
+                    open_by_case[case_id] = interaction_id  # the case's next mail joins it
+                assigned[message_id] = interaction_id
+        finally:
             async with self._database.transaction() as db:
-                message = await db.get_one(Message, message_id)
-                message.interaction_id = interaction_id
+                await store.set_message_interactions(db, assigned)
         return queued
 
 

@@ -1,11 +1,12 @@
 """Queries of email ingestion: which cases hold given messages, contacts by address,
-our own addresses."""
+our own addresses. Most come in a form for many at once, so one transaction stores a
+batch of fetched messages with a handful of statements rather than a handful each."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.platform.models import (
@@ -93,6 +94,61 @@ async def contact_for_address(db: AsyncSession, address: str, name: str) -> int:
     return contact.id
 
 
+async def contacts_for_addresses(db: AsyncSession, names: Mapping[str, str]) -> dict[str, int]:
+    """`contact_for_address` for many addresses (address -> name) in a few statements:
+    one lookup, then the missing contacts and their identities inserted together."""
+    wanted = list(names)
+    if not wanted:
+        return {}
+    rows = await db.execute(
+        select(ContactIdentity.value, ContactIdentity.contact_id).where(
+            ContactIdentity.kind == EMAIL_IDENTITY, ContactIdentity.value.in_(wanted)
+        )
+    )
+    found = {str(value): int(contact_id) for value, contact_id in rows}
+    created = {
+        address: Contact(name=names[address][:200]) for address in wanted if address not in found
+    }
+    if created:
+        db.add_all(created.values())
+        await db.flush()
+        db.add_all(
+            ContactIdentity(contact_id=contact.id, kind=EMAIL_IDENTITY, value=address)
+            for address, contact in created.items()
+        )
+        await db.flush()
+    return found | {address: contact.id for address, contact in created.items()}
+
+
+async def load_cases(db: AsyncSession, case_ids: Iterable[int]) -> dict[int, Case]:
+    """The cases with these ids, in one query (kept in the session for later `get`s)."""
+    wanted = list(set(case_ids))
+    if not wanted:
+        return {}
+    return {row.id: row for row in await db.scalars(select(Case).where(Case.id.in_(wanted)))}
+
+
+async def open_email_interactions(db: AsyncSession, case_ids: Iterable[int]) -> dict[int, int]:
+    """`open_email_interaction` of many cases in one query (cases without one absent)."""
+    wanted = list(set(case_ids))
+    if not wanted:
+        return {}
+    rows = await db.execute(
+        select(Interaction.case_id, func.max(Interaction.id))
+        .where(
+            Interaction.case_id.in_(wanted),
+            Interaction.channel == Channel.EMAIL,
+            Interaction.state.in_(_OPEN_STATES),
+        )
+        .group_by(Interaction.case_id)
+    )
+    return {
+        int(case_id): int(interaction_id)
+        for case_id, interaction_id in rows
+        if case_id is not None and interaction_id is not None
+    }
+
+
 async def open_email_interaction(db: AsyncSession, case_id: int) -> int | None:
     """The case's email interaction still waiting for or with an agent, if any."""
     found = await db.scalar(
@@ -106,6 +162,29 @@ async def open_email_interaction(db: AsyncSession, case_id: int) -> int | None:
         .limit(1)
     )
     return None if found is None else int(found)
+
+
+async def interactions_by_refs(db: AsyncSession, external_refs: Iterable[str]) -> dict[str, int]:
+    """`interaction_by_ref` of many refs in one query (refs without one absent)."""
+    wanted = list(dict.fromkeys(external_refs))
+    if not wanted:
+        return {}
+    rows = await db.execute(
+        select(Interaction.external_ref, Interaction.id).where(Interaction.external_ref.in_(wanted))
+    )
+    return {str(ref): int(interaction_id) for ref, interaction_id in rows if ref is not None}
+
+
+async def set_message_interactions(db: AsyncSession, assigned: Mapping[int, int]) -> None:
+    """Put each message (id -> interaction id) on its interaction, in one statement."""
+    if assigned:
+        await db.execute(
+            update(Message),  # bulk UPDATE by primary key
+            [
+                {"id": message_id, "interaction_id": interaction_id}
+                for message_id, interaction_id in assigned.items()
+            ],
+        )
 
 
 async def interaction_by_ref(db: AsyncSession, external_ref: str) -> int | None:

@@ -25,6 +25,7 @@ from parley.platform.admin_api.schemas import Description, Input, Name, invalid
 from parley.platform.models import (
     Channel,
     Disposition,
+    PickMode,
     Queue,
     QueueSkill,
     ReasonCode,
@@ -179,6 +180,9 @@ class QueueCreate(Input):
     channels: Annotated[list[Channel], Field(min_length=1), AfterValidator(_distinct_channels)]
     priority: int = Field(0, ge=0, le=100, description="Higher is served first.")
     strategy: RoutingStrategy = RoutingStrategy.LONGEST_IDLE
+    pick_mode: PickMode = Field(
+        PickMode.AUTO, description="manual: a group queue agents take work from themselves."
+    )
     offer_timeout_seconds: int = Field(30, ge=1, le=600)
     wrap_up_seconds: int = Field(30, ge=0, le=3600, description="0 skips wrap-up.")
     sla_threshold_seconds: int = Field(20, ge=1, le=86400)
@@ -213,6 +217,7 @@ class QueueOut(BaseModel):
     channels: list[Channel]
     priority: int
     strategy: RoutingStrategy
+    pick_mode: PickMode
     offer_timeout_seconds: int
     wrap_up_seconds: int
     sla_threshold_seconds: int

@@ -7,6 +7,7 @@
     PATCH /api/cases/{case_id}                only the fields sent
     POST  /api/cases/{case_id}/notes          201 with the note
     POST  /api/cases/{case_id}/merge          {"into_case_id": B}: the case it went into
+    GET   /api/case-queues                    the queues the caller's cases may be in
 
 Supervisors and admins see and change every case; an agent those of the queues they
 are a member of and those assigned to them, and any other answers 404, as if absent.
@@ -20,11 +21,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field, StringConstraints
+from sqlalchemy import select
 
 from parley.platform.admin_api.schemas import DEFAULT_LIMIT, MAX_LIMIT, Input, Page, invalid
 from parley.platform.cases import domain, service, store
 from parley.platform.errors import NotFound
-from parley.platform.models import Case, CasePriority, CaseStatus, Message
+from parley.platform.models import Case, CasePriority, CaseStatus, Message, Queue
 from parley.platform.web.deps import AnyUser, DbDep, RuntimeDep, client_ip
 
 router = APIRouter(tags=["cases"])
@@ -131,6 +133,10 @@ class InteractionOut(BaseModel):
     disposition_name: str | None
     wrap_up_notes: str
     messages: list[MessageOut]
+    # A call's audio (F-VO-5): recordings and a voicemail by file name, played through
+    # /api/calls/{id}/recordings/{name} and /voicemail, which say who may listen.
+    recordings: list[str] = Field(default_factory=list)
+    voicemail: str | None = None
 
 
 class TimelineItem(BaseModel):
@@ -140,6 +146,11 @@ class TimelineItem(BaseModel):
     kind: str = Field(description="`interaction` or `message`.")
     interaction: InteractionOut | None = None
     message: MessageOut | None = None
+
+
+class CaseQueueOut(BaseModel):
+    id: int
+    name: str
 
 
 class CaseDetail(CaseOut):
@@ -217,6 +228,8 @@ def _timeline_item(entry: store.TimelineEntry) -> TimelineItem:
             disposition_name=item.disposition_name,
             wrap_up_notes=interaction.wrap_up_notes,
             messages=[_message_out(message) for message in item.messages],
+            recordings=[str(name) for name in interaction.attributes.get("recordings", [])],
+            voicemail=str(interaction.attributes.get("voicemail") or "") or None,
         ),
     )
 
@@ -373,3 +386,15 @@ async def merge_case(
     source = await service.visible_case(db, viewer, case_id)
     target = await service.merge_case(ctx, viewer, source, body.into_case_id)
     return await _out(db, target, ctx.now)
+
+
+@router.get("/api/case-queues")
+async def case_queues(me: AnyUser, db: DbDep) -> list[CaseQueueOut]:
+    """The active queues, by name, whose cases the caller may see (every queue for
+    supervisors, an agent's member queues): what the desktop's queue filter offers."""
+    viewer = await service.viewer_for(db, me)
+    statement = select(Queue.id, Queue.name).where(Queue.is_active.is_(True))
+    if not viewer.sees_everything:
+        statement = statement.where(Queue.id.in_(viewer.queue_ids))
+    rows = await db.execute(statement.order_by(Queue.name))
+    return [CaseQueueOut(id=queue_id, name=name) for queue_id, name in rows.all()]

@@ -19,8 +19,12 @@ should be answered; a case's priority scales it: urgent 1/4, high 1/2, normal 1,
 The clock starts when the case is created, so changing the priority or the queue
 recomputes the due time from the creation time, not from the moment of the change
 (raising the priority of an old case can make it due, or overdue, at once). A case
-with no queue, or in a queue whose threshold is 0, has no due time. Time is calendar
-time: the queue's business hours do not stop it. A case is *breached* when its due
+with no queue, or in a queue whose threshold is 0, has no due time. Time is business
+time when the queue has a schedule: only its open hours count (closed hours, closed
+days and holidays stop the clock, in the schedule's time zone), so a case opened on
+Friday evening is due on Monday; a schedule that is never open makes nothing due.
+Without a schedule it is calendar time. The clock does not stop while a case is
+pending: there is one due time, from the creation. A case is *breached* when its due
 time has passed and it is not resolved or closed.
 
 Merge. Merging case A into case B moves A's interactions and messages to B and leaves
@@ -45,6 +49,7 @@ from fractions import Fraction
 from parley.platform.errors import Conflict, InvalidTransition
 from parley.platform.models import CasePriority, CaseStatus, Role
 from parley.platform.routing.eligibility import meets_requirements
+from parley.platform.schedules import WeeklyHours
 
 DONE = frozenset({CaseStatus.RESOLVED, CaseStatus.CLOSED})
 
@@ -116,14 +121,30 @@ def change_status(
 
 
 def sla_due_at(
-    created_at: datetime, threshold_seconds: int | None, priority: CasePriority
+    created_at: datetime,
+    threshold_seconds: int | None,
+    priority: CasePriority,
+    hours: WeeklyHours | None = None,
 ) -> datetime | None:
     """When a case created at `created_at` is due, in a queue with this SLA threshold
-    (None: no queue)."""
+    (None: no queue) and these business hours (None: calendar time)."""
     if not threshold_seconds or threshold_seconds <= 0:
         return None
     seconds = Fraction(threshold_seconds) * SLA_SHARE[priority]
+    if hours is not None:
+        return hours.add_open_time(created_at, float(seconds))
     return created_at + timedelta(seconds=float(seconds))
+
+
+@dataclass(frozen=True, slots=True)
+class SlaTerms:
+    """A queue's SLA: its threshold and the business hours it counts in."""
+
+    threshold_seconds: int | None
+    hours: WeeklyHours | None = None
+
+    def due_at(self, created_at: datetime, priority: CasePriority) -> datetime | None:
+        return sla_due_at(created_at, self.threshold_seconds, priority, self.hours)
 
 
 def is_breached(due_at: datetime | None, status: CaseStatus, now: datetime) -> bool:

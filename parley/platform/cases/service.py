@@ -103,8 +103,9 @@ async def visible_case(db: AsyncSession, viewer: domain.Viewer, case_id: int) ->
 async def sla_due_for(
     db: AsyncSession, queue_id: int | None, priority: CasePriority, created_at: datetime
 ) -> datetime | None:
-    """The due time of a case created at `created_at` in this queue with this priority."""
-    return domain.sla_due_at(created_at, await store.sla_threshold(db, queue_id), priority)
+    """The due time of a case created at `created_at` in this queue with this priority,
+    counted in the queue's business hours when it has a schedule."""
+    return (await store.sla_terms(db, queue_id)).due_at(created_at, priority)
 
 
 async def _check_links(db: AsyncSession, values: Mapping[str, Any]) -> None:

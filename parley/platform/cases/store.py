@@ -1,5 +1,5 @@
 """Queries of cases: who belongs to which queue, the filtered list, one case's timeline,
-the merge chain, and the SLA threshold of a queue."""
+the merge chain, and the SLA threshold (and business hours) of a queue."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import structlog
 from sqlalchemy import (
     ColumnElement,
     Select,
@@ -24,7 +25,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from parley.platform.cases.domain import DONE, PRIORITY_RANK, Viewer
+from parley.platform.cases.domain import DONE, PRIORITY_RANK, SlaTerms, Viewer
 from parley.platform.models import (
     AgentSkill,
     Case,
@@ -36,8 +37,12 @@ from parley.platform.models import (
     Message,
     Queue,
     QueueSkill,
+    Schedule,
     User,
 )
+from parley.platform.schedules import WeeklyHours
+
+log = structlog.get_logger(__name__)
 
 
 async def skill_levels(db: AsyncSession, user_id: int) -> dict[int, int]:
@@ -327,3 +332,29 @@ async def sla_threshold(db: AsyncSession, queue_id: int | None) -> int | None:
         return None
     threshold = await db.scalar(select(Queue.sla_threshold_seconds).where(Queue.id == queue_id))
     return None if threshold is None else int(threshold)
+
+
+async def sla_terms(db: AsyncSession, queue_id: int | None) -> SlaTerms:
+    """The queue's SLA threshold and the business hours of its schedule (if any)."""
+    if queue_id is None:
+        return SlaTerms(None)
+    row = (
+        await db.execute(
+            select(
+                Queue.sla_threshold_seconds, Schedule.time_zone, Schedule.hours, Schedule.holidays
+            )
+            .outerjoin(Schedule, Schedule.id == Queue.schedule_id)
+            .where(Queue.id == queue_id)
+        )
+    ).one_or_none()
+    if row is None:
+        return SlaTerms(None)
+    threshold, time_zone, hours, holidays = row
+    if time_zone is None:
+        return SlaTerms(int(threshold))
+    try:
+        return SlaTerms(int(threshold), WeeklyHours.build(time_zone, hours, holidays))
+    except (ValueError, KeyError, TypeError, LookupError) as error:
+        # A schedule the admin API would refuse: count calendar time rather than none.
+        log.warning("cases.schedule_unreadable", queue_id=queue_id, error=str(error))
+        return SlaTerms(int(threshold))

@@ -68,6 +68,10 @@ class Interaction(Base):
         ForeignKey("dispositions.id", ondelete="SET NULL"), default=None
     )
     wrap_up_notes: Mapped[str] = mapped_column(Text, default="")
+    # F-RT-6: the agent who pinned it keeps it in their personal queue.
+    pinned_agent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None, index=True
+    )
 
 
 class MessageKind(StrEnum):

@@ -20,6 +20,14 @@ class RoutingStrategy(StrEnum):
     RING_ALL = "ring_all"
 
 
+class PickMode(StrEnum):
+    """How a queue's work reaches agents: offered by the router (`auto`), or left in a
+    group queue its agents take items from themselves (`manual`, F-RT-6)."""
+
+    AUTO = "auto"
+    MANUAL = "manual"
+
+
 class Schedule(TimestampMixin, Base):
     """Business hours per weekday and holidays, in one time zone.
 
@@ -51,6 +59,7 @@ class Queue(TimestampMixin, Base):
     strategy: Mapped[RoutingStrategy] = mapped_column(
         str_enum(RoutingStrategy), default=RoutingStrategy.LONGEST_IDLE
     )
+    pick_mode: Mapped[PickMode] = mapped_column(str_enum(PickMode), default=PickMode.AUTO)
     offer_timeout_seconds: Mapped[int] = mapped_column(default=30)
     wrap_up_seconds: Mapped[int] = mapped_column(default=30)
     sla_threshold_seconds: Mapped[int] = mapped_column(default=20)

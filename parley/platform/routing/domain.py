@@ -1046,6 +1046,8 @@ class Router:
     def _choose_agents(self, entry: _TaskEntry, now_us: int) -> tuple[str, ...]:
         """The free agent(s) the task goes to, by its queue's strategy; () if none."""
         state = entry.queue
+        if state.config.is_manual_pick:
+            return ()  # a group queue: its agents take tasks themselves
         ts = entry.ts
         # The stages this task has reached; agents of later stages may not take it yet.
         reached = 1
@@ -1190,3 +1192,9 @@ class Router:
         chat offers its offline form otherwise (F-CH-2)."""
         state = self._queues.get(queue_id)
         return state is not None and state.config.is_open_at(now) and bool(state.agent_stage)
+
+    def agents_for(self, queue_id: str) -> tuple[str, ...]:
+        """The logged-in agents who qualify for the queue (at any overflow stage), busy
+        or not: who may see its web visitors (F-CH-5)."""
+        state = self._queues.get(queue_id)
+        return tuple(state.agent_stage) if state is not None else ()

@@ -62,6 +62,10 @@ class Queue:
     again rather than waiting out its max wait. 0: no delay, the decliner is a candidate
     again from the next `decide` on (so the task goes straight back to them when nobody
     else may take it).
+
+    `is_manual_pick` queues are group queues (F-RT-6): the router offers their tasks to
+    nobody; they wait (position, max wait and snapshots as usual) until an agent takes
+    one themselves or the channel withdraws it.
     """
 
     queue_id: str
@@ -81,6 +85,7 @@ class Queue:
     sticky_window_seconds: float = 0.0
     average_handle_seconds: float = 180.0
     decliner_cooldown_seconds: float = 30.0
+    is_manual_pick: bool = False
 
     def __post_init__(self) -> None:
         if not self.channels:

@@ -212,7 +212,7 @@ async def test_a_crash_mid_ingest_loses_and_duplicates_nothing(world: World, sta
     mails = [mail(f"Mail {n}") for n in range(1, 4)]
     for raw, _ in mails:
         await world.dovecot.append("alice", raw)
-    ingest = world.ingest()
+    ingest = world.ingest(batch_size=1)  # one message a transaction, as IDLE mostly sees
 
     def crash_on_second(at: str, uid: int) -> None:
         if at == stage and uid == 2:
@@ -232,6 +232,80 @@ async def test_a_crash_mid_ingest_loses_and_duplicates_nothing(world: World, sta
     assert await world.count(Case) == 3
     assert await world.count(Interaction) == 3
     assert all(m.interaction_id for m in messages)
+
+
+@pytest.mark.parametrize("stage", ["parsed", "stored"])
+async def test_a_crash_in_the_middle_of_a_batch_loses_the_batch_and_nothing_else(
+    world: World, stage: str
+) -> None:
+    # Batches of three: UIDs 1-3, 4-6, 7. The second batch fails at its middle message,
+    # which threads into a case the same batch opened.
+    mails = [mail(f"Batch mail {n}") for n in range(1, 5)]
+    reply = mail("Re: Batch mail 4", "Still nothing.", in_reply_to=mails[3][1])
+    mails += [reply, mail("Batch mail 6"), mail("Batch mail 7")]
+    for raw, _ in mails:
+        await world.dovecot.append("alice", raw)
+    ingest = world.ingest(batch_size=3)
+
+    def crash_on_fifth(at: str, uid: int) -> None:
+        if at == stage and uid == 5:
+            raise RuntimeError("power cut")
+
+    ingest.fault_hook = crash_on_fifth
+    with pytest.raises(RuntimeError, match="power cut"):
+        await ingest.ingest_once(world.account_id)
+    # The first batch is committed whole, nothing of the second.
+    assert [m.external_id for m in await world.messages()] == [mid for _, mid in mails[:3]]
+    assert await world.count(Case) == 3
+    async with world.database.transaction() as db:
+        assert (await db.get_one(EmailAccount, world.account_id)).last_uid == 3
+
+    ingest.fault_hook = None
+    result = await ingest.ingest_once(world.account_id)
+    assert (result.stored, result.duplicates) == (4, 0)
+    assert (await ingest.ingest_once(world.account_id)).stored == 0
+    messages = await world.messages()
+    assert [m.external_id for m in messages] == [message_id for _, message_id in mails]
+    assert messages[4].case_id == messages[3].case_id  # the reply, in its case
+    assert await world.count(Case) == 6
+    assert await world.count(Interaction) == 6
+    assert all(m.interaction_id for m in messages)
+
+
+async def test_a_batch_stops_growing_at_its_byte_limit(world: World) -> None:
+    small = [mail(f"Small {n}") for n in range(2)]
+    large = mail("Large", "A long story. " * 5000)
+    for raw, _ in (small[0], large, small[1]):
+        await world.dovecot.append("alice", raw)
+    # The first message alone reaches the limit, the large one is a batch of its own.
+    ingest = world.ingest(batch_size=10, batch_bytes=len(small[0][0]))
+
+    def crash_on_third(at: str, uid: int) -> None:
+        if at == "stored" and uid == 3:
+            raise RuntimeError("power cut")
+
+    ingest.fault_hook = crash_on_third
+    with pytest.raises(RuntimeError, match="power cut"):
+        await ingest.ingest_once(world.account_id)
+    assert [m.external_id for m in await world.messages()] == [small[0][1], large[1]]
+    ingest.fault_hook = None
+    assert (await ingest.ingest_once(world.account_id)).stored == 1
+
+
+async def test_the_same_mail_twice_in_one_batch_is_stored_once(world: World) -> None:
+    raw, message_id = mail("Delivered twice, fetched together")
+    others = [mail(f"Neighbour {n}") for n in range(2)]
+    for data in (others[0][0], raw, raw, others[1][0]):
+        await world.dovecot.append("alice", data)
+    result = await world.ingest(batch_size=10).ingest_once(world.account_id)
+    assert (result.stored, result.duplicates) == (3, 1)
+    assert [m.external_id for m in await world.messages()] == [
+        others[0][1],
+        message_id,
+        others[1][1],
+    ]
+    async with world.database.transaction() as db:
+        assert (await db.get_one(EmailAccount, world.account_id)).last_uid == 4
 
 
 async def test_a_crash_between_commit_and_queueing_is_queued_once_on_the_next_pass(
