@@ -1,4 +1,6 @@
-"""The console's first pages: logging in and out with a form, and the signed-in home page.
+"""The console's pages: logging in and out with a form, the signed-in home page, and the
+supervisors' monitoring page (F-SU-2: live calls with listen / whisper / barge, raised
+hands), which polls the REST API from `static/monitor.js`.
 
 Pages are server-rendered Jinja2 in the visitor's language (`parley.platform.i18n`):
 the user's own setting once signed in, before that the `parley_lang` cookie set by the
@@ -28,7 +30,14 @@ from parley.platform.i18n import (
     translations,
 )
 from parley.platform.models import Role
-from parley.platform.web.deps import ALL_ROLES, SESSION_COOKIE, DbDep, Public, RuntimeDep
+from parley.platform.web.deps import (
+    ALL_ROLES,
+    SESSION_COOKIE,
+    SUPERVISORS,
+    DbDep,
+    Public,
+    RuntimeDep,
+)
 from parley.platform.web.pages import (
     SignedInPage,
     add_static_route,
@@ -45,6 +54,8 @@ templates = create_template_environment(FileSystemLoader(PACKAGE_DIR / "template
 
 
 AnyPageUser = Annotated[Principal | None, Depends(SignedInPage(ALL_ROLES))]
+SupervisorPage = Annotated[Principal | None, Depends(SignedInPage(SUPERVISORS))]
+MONITOR_POLL_SECONDS = 2
 
 
 def _render(
@@ -159,7 +170,24 @@ async def home_page(request: Request, runtime: RuntimeDep, principal: AnyPageUse
         display_name=principal.display_name,
         role_label=_role_label(principal.role, language),
         csrf_token=principal.csrf_token or "",
+        is_supervisor=principal.has_role(*SUPERVISORS),
     )
+
+
+@router.get("/supervision")
+async def monitor_page(
+    request: Request, runtime: RuntimeDep, principal: SupervisorPage
+) -> Response:
+    """Live calls and raised hands, for supervisors and admins (agents get 403)."""
+    if principal is None:
+        return RedirectResponse("/login?next=/supervision", status_code=303)
+    language = page_language(request, principal.language, runtime.settings.default_language)
+    config = {
+        "csrf_token": principal.csrf_token or "",
+        "login_url": "/login?next=/supervision",
+        "poll_seconds": MONITOR_POLL_SECONDS,
+    }
+    return _render("monitor.html", language, config=config)
 
 
 @router.post("/logout")

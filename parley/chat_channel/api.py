@@ -29,12 +29,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from parley.chat_channel import domain, protocol
 from parley.chat_channel.offline import ChatForms
-from parley.chat_channel.service import ChatService, Transcript, VisitorInfo, WidgetView
+from parley.chat_channel.service import ChatService, Transcript, WidgetView
+from parley.chat_channel.tools import ChatTools
+from parley.chat_channel.visitors import InvitationWatch, page_view_bucket, visitors
 from parley.platform.auth.principal import Principal
 from parley.platform.bus import Event, Subscription
-from parley.platform.errors import DomainError, Forbidden
+from parley.platform.errors import DomainError
 from parley.platform.runtime import Runtime
-from parley.platform.web.deps import SUPERVISORS, AnyUser
+from parley.platform.web.deps import AnyUser
 
 log = structlog.get_logger(__name__)
 
@@ -44,12 +46,14 @@ async def _greeting_watch(app: FastAPI) -> AsyncIterator[None]:
     """Merged into the application's lifespan by `include_router`, inside the runtime's
     start and stop: the bus is up while the watch runs."""
     watching = asyncio.create_task(chat_service(app).watch_assignments())
+    sweeping = asyncio.create_task(chat_tools(app).watch_inactivity())
     try:
         yield
     finally:
-        watching.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await watching
+        for task in (watching, sweeping):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
 
 router = APIRouter(lifespan=_greeting_watch)
@@ -57,7 +61,14 @@ router = APIRouter(lifespan=_greeting_watch)
 CLOSE_FORBIDDEN = 4403  # unknown or inactive widget, or an Origin it does not allow
 CLOSE_RATE_LIMITED = protocol.CLOSE_RATE_LIMITED
 
-_EVENTS = ("chat.message", "chat.typing", "chat.read", "interaction.ended")
+_EVENTS = (
+    "chat.message",
+    "chat.typing",
+    "chat.read",
+    "chat.closed",
+    "chat.invitation",
+    "interaction.ended",
+)
 _socket_numbers = itertools.count(1)
 
 
@@ -67,6 +78,14 @@ def chat_service(app: FastAPI) -> ChatService:
     if service is None:
         service = app.state.chat_service = ChatService(app.state.runtime)
     return service
+
+
+def chat_tools(app: FastAPI) -> ChatTools:
+    """The process's agent chat tools (transfer, ban, inactivity, CSAT...)."""
+    found: ChatTools | None = getattr(app.state, "chat_tools", None)
+    if found is None:
+        found = app.state.chat_tools = ChatTools(app.state.runtime, chat_service(app))
+    return found
 
 
 def chat_forms(app: FastAPI) -> ChatForms:
@@ -98,13 +117,23 @@ class _Connection:
         self.anonymous_key = f"socket-{next(_socket_numbers)}"
         self.visitor_id: int | None = None
         self.visitor_key: str | None = None
-        self.interaction_id: int | None = None
+        # The keyed bus subscription (set by the endpoint): it watches this visitor and
+        # their current conversation, the only events `forward` acts on.
+        self.events: Subscription | None = None
+        self._interaction_id: int | None = None
         self.last_sent_seq = 0
         # Held while sending and while `hello` loads and replays, so a live message
         # cannot overtake the replay or be sent twice (see `forward`).
         self.lock = asyncio.Lock()
         self.is_agent_typing_shown = False
         self.typing_expiry: asyncio.Task[None] | None = None
+        # Tracking and invitations (visitors.py): the visitor whose page this socket
+        # counts as open, and the watch that invites them while they browse.
+        self.tracked_visitor_id: int | None = None
+        self.invitations: InvitationWatch | None = None
+        self.inviting: asyncio.Task[None] | None = None
+        self.page_views = page_view_bucket(runtime)
+        self.closed_told: int | None = None  # the interaction whose `closed` was sent
 
     async def send(self, frame: protocol.ServerFrame) -> None:
         await self.websocket.send_text(protocol.encode(frame))
@@ -114,6 +143,19 @@ class _Connection:
             await self.send(protocol.ErrorFrame.of(error, client_msg_id))
 
     # --- from the bus ------------------------------------------------------------------
+
+    @property
+    def interaction_id(self) -> int | None:
+        return self._interaction_id
+
+    @interaction_id.setter
+    def interaction_id(self, interaction_id: int | None) -> None:
+        if self.events is not None and interaction_id != self._interaction_id:
+            if self._interaction_id is not None:
+                self.events.unwatch("interaction_id", self._interaction_id)
+            if interaction_id is not None:
+                self.events.watch("interaction_id", interaction_id)
+        self._interaction_id = interaction_id
 
     async def forward_events(self, events: Subscription) -> None:
         async for event in events:
@@ -128,6 +170,14 @@ class _Connection:
         payload = event.payload
         if self.visitor_id is None:
             return  # before `hello`: the replay will include it
+        if event.type == "chat.invitation":
+            if payload.get("chat_visitor_id") == self.visitor_id and not self.is_chatting():
+                if self.invitations is not None:
+                    self.invitations.invited()
+                await self.send(
+                    protocol.Invitation(text=payload["text"], agent_name=payload.get("agent_name"))
+                )
+            return
         if event.type == "chat.message":
             if payload.get("chat_visitor_id") == self.visitor_id and (
                 self.interaction_id is None or payload["interaction_id"] > self.interaction_id
@@ -151,7 +201,11 @@ class _Connection:
             await self.show_agent_typing(payload["is_typing"])
         elif event.type == "chat.read" and payload.get("side") == domain.Side.AGENT:
             await self.send(protocol.AgentRead(up_to=payload["up_to"]))
-        elif event.type == "interaction.ended":
+        elif event.type == "chat.closed":
+            self.closed_told = payload["interaction_id"]
+            await self.send(protocol.Closed(reason=domain.CloseReason(payload["reason"])))
+        elif event.type == "interaction.ended" and self.closed_told != payload["interaction_id"]:
+            self.closed_told = payload["interaction_id"]
             await self.send(protocol.Closed(reason=domain.CloseReason.ENDED))
 
     async def show_agent_typing(self, is_typing: bool) -> None:
@@ -178,6 +232,39 @@ class _Connection:
     def stop(self) -> None:
         if self.typing_expiry is not None:
             self.typing_expiry.cancel()
+        if self.inviting is not None:
+            self.inviting.cancel()
+
+    def is_chatting(self) -> bool:
+        """Whether the visitor has a conversation that has not ended (no invitations)."""
+        return self.interaction_id is not None and self.closed_told != self.interaction_id
+
+    async def track_page(self) -> None:
+        """After `hello`: this socket is one of the visitor's open pages, watched for
+        invitations (a second `hello` on the socket moves both to its visitor)."""
+        assert self.visitor_id is not None
+        tracked = visitors(self.websocket.app)
+        if self.tracked_visitor_id != self.visitor_id:
+            await self.untrack_page()
+            self.tracked_visitor_id = self.visitor_id
+            await tracked.page_opened(self.visitor_id)
+        else:
+            await tracked.announce(self.visitor_id)
+        if self.inviting is not None:
+            self.inviting.cancel()
+        self.invitations = InvitationWatch(
+            tracked, self.widget, self.visitor_id, self.is_chatting, self.send_invitation
+        )
+        self.inviting = asyncio.create_task(self.invitations.run())
+
+    async def untrack_page(self) -> None:
+        if self.tracked_visitor_id is not None:
+            visitor_id, self.tracked_visitor_id = self.tracked_visitor_id, None
+            await visitors(self.websocket.app).page_closed(visitor_id)
+
+    async def send_invitation(self, invitation: protocol.Invitation) -> None:
+        async with self.lock:
+            await self.send(invitation)
 
     # --- from the visitor --------------------------------------------------------------
 
@@ -248,6 +335,40 @@ class _Connection:
                 async with self.lock:
                     await self.send(protocol.OfflineReceived(client_msg_id=client_msg_id))
                 await forms.deliver(left)  # the visitor need not wait for SMTP
+            case protocol.Rate(rating=rating, comment=comment):
+                if self.interaction_id is None:
+                    await self.send_error(
+                        protocol.FrameRejected(protocol.ErrorCode.BAD_FRAME, "No chat to rate.")
+                    )
+                    return
+                try:
+                    await chat_tools(self.websocket.app).rate(
+                        self.visitor_id, self.interaction_id, rating, comment
+                    )
+                except DomainError:
+                    await self.send_error(
+                        protocol.FrameRejected(
+                            protocol.ErrorCode.BAD_FRAME, "A chat is rated once it has ended."
+                        )
+                    )
+                    return
+                async with self.lock:
+                    await self.send(protocol.RatingSaved())
+            case protocol.PageView():
+                if not self.page_views.take():
+                    await self.send_error(
+                        protocol.FrameRejected(
+                            protocol.ErrorCode.RATE_LIMITED, "Too many page views."
+                        )
+                    )
+                    return
+                await visitors(self.websocket.app).page_viewed(self.visitor_id, frame)
+                if self.invitations is not None:
+                    self.invitations.page_changed()
+            case protocol.DeclineInvitation():
+                if self.invitations is not None:
+                    self.invitations.declined()
+                log.info("chat.invitation_declined", chat_visitor_id=self.visitor_id)
             case protocol.MarkRead(up_to=up_to):
                 if self.interaction_id is None:
                     await self.send_error(domain.UnknownSeq(up_to))
@@ -260,9 +381,15 @@ class _Connection:
                     await self.send_error(exc)
 
     async def hello(self, frame: protocol.Hello) -> None:
-        info = VisitorInfo(user_agent=self.websocket.headers.get("user-agent", ""), ip=self.ip)
+        info = await visitors(self.websocket.app).visitor_info(
+            self.websocket.headers.get("user-agent", ""), self.ip
+        )
         async with self.lock:
             greeting = await self.service.hello(self.widget, frame, info)
+            if self.events is not None and self.visitor_id != greeting.visitor_id:
+                if self.visitor_id is not None:
+                    self.events.unwatch("chat_visitor_id", self.visitor_id)
+                self.events.watch("chat_visitor_id", greeting.visitor_id)
             self.visitor_id = greeting.visitor_id
             self.visitor_key = greeting.visitor_key
             self.interaction_id = greeting.interaction_id
@@ -287,6 +414,7 @@ class _Connection:
             # `welcome` showed the indicator as it is: only arm its expiry.
             self.is_agent_typing_shown = greeting.is_agent_typing
             await self.show_agent_typing(greeting.is_agent_typing)
+        await self.track_page()
 
     async def message(self, visitor_id: int, client_msg_id: str, text: str) -> None:
         # Under the lock, so the sender sees the ack before the echo of its message.
@@ -324,7 +452,8 @@ async def visitor_socket(websocket: WebSocket, widget: str = "") -> None:
         await websocket.close(CLOSE_FORBIDDEN)
         return
     connection = _Connection(websocket, runtime, found, service)
-    subscription = runtime.bus.subscribe(*_EVENTS)
+    subscription = runtime.bus.subscribe(*_EVENTS, keyed=True)
+    connection.events = subscription
     forwarding = asyncio.create_task(connection.forward_events(subscription))
     try:
         await connection.receive_frames()
@@ -333,6 +462,10 @@ async def visitor_socket(websocket: WebSocket, widget: str = "") -> None:
     finally:
         subscription.close()
         connection.stop()
+        try:
+            await connection.untrack_page()
+        except Exception:  # the socket is gone; the visitor stays listed as on the page
+            log.exception("visitor_socket.untrack_failed", chat_visitor_id=connection.visitor_id)
         forwarding.cancel()
         try:
             await forwarding
@@ -373,6 +506,7 @@ class MessageOut(BaseModel):
     author: AuthorOut
     text: str
     sent_at: str
+    file: protocol.File | None = None  # download: /api/chats/{interaction_id}/files/{id}
 
 
 class TranscriptOut(BaseModel):
@@ -398,6 +532,7 @@ class TranscriptOut(BaseModel):
                     author=AuthorOut(kind=message.author.kind, name=message.author.name),
                     text=message.text,
                     sent_at=message.sent_at.isoformat(),
+                    file=protocol.File.of(message.file) if message.file is not None else None,
                 )
                 for message in transcript.messages
             ],
@@ -412,9 +547,7 @@ async def _authorized(request: Request, me: Principal, interaction_id: int) -> C
     """The chat service, once the caller may act on this chat: 404 for no such chat,
     403 unless it is the caller's own chat or the caller supervises."""
     service = chat_service(request.app)
-    agent_id = await service.assigned_agent(interaction_id)
-    if agent_id != me.user_id and me.role not in SUPERVISORS:
-        raise Forbidden("This chat belongs to another agent.")
+    await chat_tools(request.app).check_access(interaction_id, me)  # guests may too
     return service
 
 

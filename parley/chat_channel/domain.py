@@ -58,6 +58,20 @@ class Author:
 
 
 @dataclass(frozen=True, slots=True)
+class FileRef:
+    """A file a message carries (F-CH-6): its text is the file's name."""
+
+    file_id: str
+    name: str
+    size: int
+    content_type: str
+
+    @property
+    def is_image(self) -> bool:
+        return self.content_type.startswith("image/")
+
+
+@dataclass(frozen=True, slots=True)
 class Message:
     """One message of the conversation. `client_msg_id` is set on the visitor's own."""
 
@@ -67,6 +81,7 @@ class Message:
     text: str
     sent_at: datetime
     client_msg_id: str | None = None
+    file: FileRef | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,7 +219,15 @@ class Conversation:
 
     # --- changing --------------------------------------------------------------------
 
-    def receive(self, client_msg_id: str, text: str, *, message_id: str, now: datetime) -> Receipt:
+    def receive(
+        self,
+        client_msg_id: str,
+        text: str,
+        *,
+        message_id: str,
+        now: datetime,
+        file: FileRef | None = None,
+    ) -> Receipt:
         """Take a message from the visitor, or recognise a resend of one already taken.
 
         The first text sent under a `client_msg_id` wins: a resend is matched by its id
@@ -222,16 +245,25 @@ class Conversation:
             text,
             now,
             client_msg_id,
+            file,
         )
         self._append(message)
         self._typing[Side.VISITOR].clear(now)
         return Receipt(message, is_duplicate=False)
 
-    def post(self, author: Author, text: str, *, message_id: str, now: datetime) -> Message:
+    def post(
+        self,
+        author: Author,
+        text: str,
+        *,
+        message_id: str,
+        now: datetime,
+        file: FileRef | None = None,
+    ) -> Message:
         """Add an agent's or the system's message (greeting, holding message, notices)."""
         if author.kind is AuthorKind.VISITOR:
             raise ValueError("visitor messages come through receive(), with a client_msg_id")
-        message = Message(self.last_seq + 1, message_id, author, text, now)
+        message = Message(self.last_seq + 1, message_id, author, text, now, file=file)
         self._append(message)
         if author.kind is AuthorKind.AGENT:
             self._typing[Side.AGENT].clear(now)
@@ -288,6 +320,24 @@ class Conversation:
             raise ValueError(f"seq {seq} is negative")
         if seq > self.last_seq:
             raise UnknownSeq(seq)
+
+
+# --- inactivity (F-CH-6) ---------------------------------------------------------------
+
+
+def inactivity_deadline(
+    last_visitor_message_at: datetime | None,
+    answered_at: datetime | None,
+    created_at: datetime,
+    minutes: int,
+) -> datetime | None:
+    """When a chat whose visitor stays silent is closed: `minutes` after the later of
+    their last message and the agent's answer (so a chat that waited long in the queue
+    is not closed the moment an agent takes it). None when the widget closes none."""
+    if minutes <= 0:
+        return None
+    moments = [m for m in (last_visitor_message_at, answered_at) if m is not None]
+    return max(moments, default=created_at) + timedelta(minutes=minutes)
 
 
 # --- rate limits ------------------------------------------------------------------------

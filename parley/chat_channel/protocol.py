@@ -39,6 +39,7 @@ from parley.platform.errors import DomainError
 
 MAX_FRAME_BYTES = 64 * 1024  # room for every valid frame, even fully \u-escaped
 MAX_TEXT_CHARS = 4000
+MAX_COMMENT_CHARS = 1000
 MAX_ID_CHARS = 64
 MAX_SEQ = 2**53 - 1  # the largest integer JavaScript holds exactly
 CLOSE_RATE_LIMITED = 4429  # websocket close code after a `rate_limited` error
@@ -159,8 +160,42 @@ class OfflineMessage(_Model):
     text: Annotated[_Text, AfterValidator(_not_blank)]
 
 
+class Rate(_Model):
+    """The visitor's CSAT answer after `closed` (F-CH-8), for the chat that just ended;
+    a second answer for the same chat replaces the first."""
+
+    type: Literal["rating"]
+    rating: Annotated[int, Field(ge=1, le=5)]
+    comment: Annotated[str, Field(max_length=MAX_COMMENT_CHARS)] = ""
+
+
+class PageView(_Model):
+    """The visitor moved to another page without a reload (a single-page site), or the
+    page's title changed: the visitor list follows (F-CH-5). Limited to a few a second
+    (see "Errors and limits")."""
+
+    type: Literal["page_view"]
+    page: Page
+    referrer: Annotated[str, Field(max_length=2048)] | None = None
+
+
+class DeclineInvitation(_Model):
+    """The visitor closed an invitation with "No, thanks" (F-CH-3): no chat starts."""
+
+    type: Literal["decline_invitation"]
+
+
 ClientFrame = Annotated[
-    Hello | SendMessage | SetTyping | MarkRead | Heartbeat | Details | OfflineMessage,
+    Hello
+    | SendMessage
+    | SetTyping
+    | MarkRead
+    | Heartbeat
+    | Details
+    | OfflineMessage
+    | Rate
+    | PageView
+    | DeclineInvitation,
     Field(discriminator="type"),
 ]
 
@@ -206,6 +241,27 @@ class Author(_Model):
     name: _Name | None = None
 
 
+class File(_Model):
+    """The file a message carries (its `text` is the file's name); the widget downloads
+    it from `/chat/widgets/{key}/files/{id}` (PROTOCOL.md, Files)."""
+
+    id: _Id
+    name: Annotated[str, Field(min_length=1, max_length=255)]
+    size: Annotated[int, Field(ge=0)]
+    content_type: Annotated[str, Field(min_length=1, max_length=100)]
+    is_image: bool
+
+    @classmethod
+    def of(cls, file: domain.FileRef) -> File:
+        return cls(
+            id=file.file_id,
+            name=file.name,
+            size=file.size,
+            content_type=file.content_type,
+            is_image=file.is_image,
+        )
+
+
 class ChatMessage(_Model):
     type: Literal["message"] = "message"
     seq: _PositiveSeq
@@ -214,6 +270,7 @@ class ChatMessage(_Model):
     text: _Text
     sent_at: AwareDatetime
     client_msg_id: _Id | None = None  # set when it echoes the visitor's own message
+    file: File | None = None  # set on a message that sends a file
 
     @classmethod
     def of(cls, message: domain.Message) -> ChatMessage:
@@ -224,6 +281,7 @@ class ChatMessage(_Model):
             text=message.text,
             sent_at=message.sent_at,
             client_msg_id=message.client_msg_id,
+            file=File.of(message.file) if message.file is not None else None,
         )
 
 
@@ -252,6 +310,7 @@ class ErrorCode(StrEnum):
     FRAME_TOO_LARGE = "frame_too_large"
     RATE_LIMITED = "rate_limited"
     NOT_FOUND = "not_found"
+    BANNED = "banned"
 
 
 class FieldError(_Model):
@@ -302,6 +361,21 @@ class OfflineReceived(_Model):
     client_msg_id: _Id
 
 
+class RatingSaved(_Model):
+    """The answer to `rating`: the server has it."""
+
+    type: Literal["rating_saved"] = "rating_saved"
+
+
+class Invitation(_Model):
+    """An invitation to chat (F-CH-3), from a scenario or an agent: the widget shows
+    `text` with "Chat" and "No, thanks" buttons while the visitor has no chat."""
+
+    type: Literal["invitation"] = "invitation"
+    text: Annotated[str, Field(min_length=1, max_length=500)]
+    agent_name: _Name | None = None  # who invites, for a manual invitation
+
+
 ServerFrame = Annotated[
     Welcome
     | ChatMessage
@@ -311,7 +385,9 @@ ServerFrame = Annotated[
     | ErrorFrame
     | Closed
     | DetailsSaved
-    | OfflineReceived,
+    | OfflineReceived
+    | RatingSaved
+    | Invitation,
     Field(discriminator="type"),
 ]
 

@@ -45,13 +45,14 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from parley.chat_channel import domain, forms, protocol
+from parley.chat_channel import bans, domain, forms, protocol, tracking
 from parley.platform.bus import Event
 from parley.platform.db import after_commit
 from parley.platform.engine import EnqueueRequest
 from parley.platform.errors import Conflict, NotFound
 from parley.platform.models import (
     Channel,
+    ChatFile,
     ChatVisitor,
     ChatWidget,
     Contact,
@@ -73,6 +74,7 @@ _WRITE_ATTEMPTS = 5
 _VISITOR_READ = "visitor_read_up_to"
 _AGENT_READ = "agent_read_up_to"
 _GREETING_SENT = "greeting_sent"
+GUESTS = "chat_participants"
 
 T = TypeVar("T")
 
@@ -100,6 +102,11 @@ class VisitorInfo:
 
     user_agent: str = ""
     ip: str = ""
+    # Read from the two above by tracking.py (blank when unknown).
+    browser: str = ""
+    os: str = ""
+    city: str = ""
+    country: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +130,15 @@ class Taken:
 
     receipt: domain.Receipt
     interaction_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """A file for a new message: what the message shows, and the digest naming the
+    stored bytes (files.py wrote them before the message is taken)."""
+
+    ref: domain.FileRef
+    sha256: str
 
 
 class ChatClosed(Conflict):
@@ -162,6 +178,13 @@ def _author_of(row: Message) -> domain.Author:
     return domain.Author(domain.AuthorKind(author.get("kind", "system")), author.get("name"))
 
 
+def _file_of(row: Message) -> domain.FileRef | None:
+    file = row.headers.get("file")
+    if not file:
+        return None
+    return domain.FileRef(file["id"], file["name"], file["size"], file["content_type"])
+
+
 def _to_domain(row: Message) -> domain.Message:
     assert row.seq is not None and row.external_id is not None
     return domain.Message(
@@ -171,6 +194,7 @@ def _to_domain(row: Message) -> domain.Message:
         row.body_text,
         row.created_at,
         row.client_msg_id,
+        _file_of(row),
     )
 
 
@@ -182,8 +206,15 @@ def message_payload(interaction: Interaction, message: domain.Message) -> dict[s
         "chat_visitor_id": interaction.attributes.get("chat_visitor_id"),
         "chat_widget_id": interaction.attributes.get("chat_widget_id"),
         "agent_id": interaction.agent_id,
+        "agent_ids": guests_of(interaction),
         **frame,
     }
+
+
+def guests_of(interaction: Interaction) -> list[int]:
+    """The agents invited into the chat besides the one who has it (a conference,
+    F-CH-6): events name them in `agent_ids`, so their desktops get them too."""
+    return [int(agent) for agent in interaction.attributes.get(GUESTS, ())]
 
 
 class ChatService:
@@ -236,14 +267,19 @@ class ChatService:
                     first_seen_at=now,
                     last_seen_at=now,
                     visit_count=1,
+                    visit_started_at=now,
+                    page_started_at=now,
+                    page_views=0,
+                    pages=[],
+                    referrer=frame.referrer,
                 )
                 db.add(visitor)
             elif now - visitor.last_seen_at >= NEW_VISIT_AFTER:
                 visitor.visit_count += 1
+                tracking.start_visit(visitor, frame.referrer, now)
             visitor.last_seen_at = now
-            visitor.page_url = frame.page.url
-            visitor.page_title = frame.page.title
-            visitor.referrer = frame.referrer
+            tracking.record_page_view(visitor, frame.page.url, frame.page.title, now)
+            tracking.record_browser(visitor, info.browser, info.os, info.city, info.country)
             visitor.user_agent = info.user_agent[:500]
             visitor.ip = info.ip[:45]
             if frame.language is not None:
@@ -287,22 +323,28 @@ class ChatService:
 
     # --- the visitor's frames --------------------------------------------------------
 
-    async def receive_message(self, visitor_id: int, client_msg_id: str, text: str) -> Taken:
+    async def receive_message(
+        self, visitor_id: int, client_msg_id: str, text: str, upload: Upload | None = None
+    ) -> Taken:
         """Take a visitor's message (or recognise its resend); the first one opens the
-        conversation and queues it."""
+        conversation and queues it. With `upload`, the message sends that file."""
         async with self._lock("visitor", visitor_id):
             return await self._retrying(
-                lambda: self._receive_message(visitor_id, client_msg_id, text)
+                lambda: self._receive_message(visitor_id, client_msg_id, text, upload)
             )
 
-    async def _receive_message(self, visitor_id: int, client_msg_id: str, text: str) -> Taken:
+    async def _receive_message(
+        self, visitor_id: int, client_msg_id: str, text: str, upload: Upload | None
+    ) -> Taken:
         now = self._runtime.clock.now()
         async with self._runtime.database.transaction() as db:
             visitor = await db.get_one(ChatVisitor, visitor_id)
             loaded = await self._open_conversation(db, visitor.contact_id, now)
             if loaded is not None:
                 interaction, conversation = loaded
-                return await self._take(db, interaction, conversation, client_msg_id, text, now)
+                return await self._take(
+                    db, interaction, conversation, client_msg_id, text, now, upload
+                )
             known = await self._known_message(db, visitor.contact_id, client_msg_id)
             if known is not None:  # a resend after its conversation ended
                 return known
@@ -318,11 +360,14 @@ class ChatService:
                     ],
                     client_msg_id,
                 )
+            ban = await bans.active_ban(db, visitor.widget_id, visitor.visitor_key, visitor.ip, now)
+            if ban is not None:  # F-CH-6: a banned visitor starts no chat
+                raise bans.refusal(ban, client_msg_id)
         interaction_id = await self._start_conversation(visitor_id)
         async with self._runtime.database.transaction() as db:
             interaction = await db.get_one(Interaction, interaction_id)
             empty = domain.Conversation(conversation_id(interaction_id))
-            return await self._take(db, interaction, empty, client_msg_id, text, now)
+            return await self._take(db, interaction, empty, client_msg_id, text, now, upload)
 
     async def _take(
         self,
@@ -332,9 +377,17 @@ class ChatService:
         client_msg_id: str,
         text: str,
         now: datetime,
+        upload: Upload | None = None,
     ) -> Taken:
-        receipt = conversation.receive(client_msg_id, text, message_id=_message_id(), now=now)
+        receipt = conversation.receive(
+            client_msg_id,
+            text,
+            message_id=_message_id(),
+            now=now,
+            file=upload.ref if upload is not None else None,
+        )
         if not receipt.is_duplicate:
+            self._add_file(db, interaction, upload)
             self._store(db, interaction, receipt.message, author_contact_id=interaction.contact_id)
             await db.flush()
             self._forget_typing(interaction.id, domain.Side.VISITOR, now)
@@ -415,12 +468,17 @@ class ChatService:
                 except Exception:
                     log.exception("chat.greeting_failed", interaction_id=interaction_id)
 
-    async def post_agent_message(self, interaction_id: int, agent_id: int, text: str) -> int:
-        """Store an agent's message with the next seq and publish `chat.message`; the seq."""
+    async def post_agent_message(
+        self, interaction_id: int, agent_id: int, text: str, upload: Upload | None = None
+    ) -> int:
+        """Store an agent's message with the next seq and publish `chat.message`; the seq.
+        With `upload`, the message sends that file."""
         async with self._lock("interaction", interaction_id):
-            return await self._retrying(lambda: self._post(interaction_id, agent_id, text))
+            return await self._retrying(lambda: self._post(interaction_id, agent_id, text, upload))
 
-    async def _post(self, interaction_id: int, agent_id: int, text: str) -> int:
+    async def _post(
+        self, interaction_id: int, agent_id: int, text: str, upload: Upload | None
+    ) -> int:
         now = self._runtime.clock.now()
         async with self._runtime.database.transaction() as db:
             interaction, conversation = await self._load(db, interaction_id)
@@ -430,11 +488,45 @@ class ChatService:
             if agent is None:
                 raise NotFound("User", agent_id)
             author = domain.Author(domain.AuthorKind.AGENT, agent.display_name or None)
-            message = conversation.post(author, text, message_id=_message_id(), now=now)
+            message = conversation.post(
+                author,
+                text,
+                message_id=_message_id(),
+                now=now,
+                file=upload.ref if upload is not None else None,
+            )
+            self._add_file(db, interaction, upload)
             self._store(db, interaction, message, author_user_id=agent_id)
             await db.flush()
         self._forget_typing(interaction_id, domain.Side.AGENT, now)
         return message.seq
+
+    async def post_system_message(self, interaction_id: int, text: str) -> int | None:
+        """A notice from the system to both sides (transferred, closed for inactivity),
+        kept in the conversation; None when the chat has ended already."""
+        async with self._lock("interaction", interaction_id):
+            return await self._retrying(lambda: self._post_system(interaction_id, text))
+
+    async def _post_system(self, interaction_id: int, text: str) -> int | None:
+        now = self._runtime.clock.now()
+        async with self._runtime.database.transaction() as db:
+            interaction, conversation = await self._load(db, interaction_id)
+            if conversation.closed_reason is not None:
+                return None
+            author = domain.Author(domain.AuthorKind.SYSTEM)
+            message = conversation.post(author, text, message_id=_message_id(), now=now)
+            self._store(db, interaction, message)
+            await db.flush()
+        return message.seq
+
+    async def chat_agents(self, interaction_id: int) -> tuple[int | None, tuple[int, ...]]:
+        """Who is in the chat on the agents' side: the one who has it (None while it
+        waits) and the invited guests; `NotFound` if no such chat."""
+        async with self._runtime.database.transaction() as db:
+            interaction = await db.get(Interaction, interaction_id)
+            if interaction is None or interaction.channel is not Channel.CHAT:
+                raise NotFound("Chat", interaction_id)
+            return interaction.agent_id, tuple(guests_of(interaction))
 
     async def set_agent_typing(self, interaction_id: int, is_typing: bool) -> None:
         await self._set_typing(interaction_id, domain.Side.AGENT, is_typing, None)
@@ -567,6 +659,21 @@ class ChatService:
         log.info("chat.started", interaction_id=interaction_id, chat_visitor_id=visitor_id)
         return interaction_id
 
+    def _add_file(self, db: AsyncSession, interaction: Interaction, upload: Upload | None) -> None:
+        """Record the file a new message sends, in the message's transaction."""
+        if upload is None:
+            return
+        db.add(
+            ChatFile(
+                public_id=upload.ref.file_id,
+                interaction_id=interaction.id,
+                filename=upload.ref.name,
+                content_type=upload.ref.content_type,
+                size=upload.ref.size,
+                sha256=upload.sha256,
+            )
+        )
+
     def _store(
         self,
         db: AsyncSession,
@@ -578,6 +685,16 @@ class ChatService:
     ) -> None:
         """Add the message row and publish `chat.message` once it is committed."""
         is_visitor = message.author.kind is domain.AuthorKind.VISITOR
+        headers: dict[str, Any] = {
+            "author": {"kind": message.author.kind.value, "name": message.author.name}
+        }
+        if message.file is not None:
+            headers["file"] = {
+                "id": message.file.file_id,
+                "name": message.file.name,
+                "size": message.file.size,
+                "content_type": message.file.content_type,
+            }
         db.add(
             Message(
                 kind=MessageKind.CHAT,
@@ -588,9 +705,7 @@ class ChatService:
                 author_contact_id=author_contact_id,
                 external_id=message.message_id,
                 body_text=message.text,
-                headers={
-                    "author": {"kind": message.author.kind.value, "name": message.author.name}
-                },
+                headers=headers,
                 seq=message.seq,
                 client_msg_id=message.client_msg_id,
                 created_at=message.sent_at,
@@ -632,11 +747,13 @@ class ChatService:
         typing = self._typing_of(interaction_id)
         typing.expire_typing(now)
         if typing.set_typing(side, is_typing, now):
+            agent_id, guests = await self.chat_agents(interaction_id)
             await self._publish(
                 "chat.typing",
                 {
                     "interaction_id": interaction_id,
-                    "agent_id": await self.assigned_agent(interaction_id),
+                    "agent_id": agent_id,
+                    "agent_ids": list(guests),
                     "chat_visitor_id": visitor_id,
                     "side": side.value,
                     "is_typing": is_typing,
@@ -663,6 +780,7 @@ class ChatService:
                 {
                     "interaction_id": interaction_id,
                     "agent_id": interaction.agent_id,
+                    "agent_ids": guests_of(interaction),
                     "side": side.value,
                     "up_to": up_to,
                 },

@@ -43,6 +43,17 @@ def is_shown_on(url: str, show_on: Sequence[str], hide_on: Sequence[str]) -> boo
     return not any(matches(pattern, url) for pattern in hide_on)
 
 
+def is_shown_in(location: str, show_in: Sequence[str], hide_in: Sequence[str]) -> bool:
+    """Whether the widget appears to a visitor at `location` ("City, Country" from the
+    GeoIP database, blank when unknown), by the widget's location rules (F-CH-1): a
+    rule holds when the location contains it, ignoring case. With `show_in` rules an
+    unknown location does not show the widget: where the visitor is is not guessed."""
+    folded = location.casefold()
+    if show_in and not any(rule.casefold() in folded for rule in show_in if folded):
+        return False
+    return not any(rule.casefold() in folded for rule in hide_in if folded)
+
+
 def snippet(parley_url: str, public_key: str) -> str:
     """The one tag a site adds to its pages; `parley_url` is how browsers reach Parley
     (`https://parley.example`)."""
@@ -135,6 +146,44 @@ def form_texts_for(forms: Forms, translations: gettext.NullTranslations) -> Form
     )
 
 
+@dataclass(frozen=True, slots=True)
+class FileLimits:
+    """What files a widget's chats take (F-CH-6; checked again by the server, files.py)."""
+
+    max_bytes: int = 10 * 1024 * 1024
+    kinds: tuple[str, ...] = ("image", "pdf", "office", "text")
+
+
+class FilesOut(BaseModel):
+    max_bytes: int
+    kinds: list[str]  # of image, pdf, office, text; empty: no files
+
+
+class FileTextsOut(BaseModel):
+    """The texts of sending and receiving files; `too_large` has a `{size}` placeholder."""
+
+    attach: str
+    drop: str
+    uploading: str
+    download: str
+    too_large: str
+    wrong_type: str
+    failed: str
+
+
+def file_texts_for(translations: gettext.NullTranslations) -> FileTextsOut:
+    _ = translations.gettext
+    return FileTextsOut(
+        attach=_("Attach a file"),
+        drop=_("Drop the file here to send it"),
+        uploading=_("Uploading…"),
+        download=_("Download"),
+        too_large=_("This file is too large: at most {size}."),
+        wrong_type=_("This kind of file cannot be sent."),
+        failed=_("The file could not be sent. Please try again."),
+    )
+
+
 class LookOut(BaseModel):
     position: str
     offset_x: int
@@ -170,6 +219,18 @@ class TextsOut(BaseModel):
     error_frame_too_large: str
     error_rate_limited: str
     error_generic: str
+    # A proactive or an agent's invitation (F-CH-3).
+    invitation_accept: str
+    invitation_decline: str
+    # The agent's tools (F-CH-6) and the rating at the end (F-CH-8).
+    ended_inactivity: str
+    ended_banned: str
+    error_banned: str
+    rating_title: str
+    rating_scale: str
+    rating_comment: str
+    rating_send: str
+    rating_thanks: str
 
 
 class WidgetConfigOut(BaseModel):
@@ -181,6 +242,8 @@ class WidgetConfigOut(BaseModel):
     texts: TextsOut
     forms: FormsOut
     form_texts: FormTextsOut
+    files: FilesOut
+    file_texts: FileTextsOut
 
 
 def texts_for(look: Look, translations: gettext.NullTranslations) -> TextsOut:
@@ -209,6 +272,16 @@ def texts_for(look: Look, translations: gettext.NullTranslations) -> TextsOut:
         error_frame_too_large=_("This message is too long."),
         error_rate_limited=_("Too many messages at once. Please wait a moment."),
         error_generic=_("Something went wrong. Please try again."),
+        invitation_accept=_("Chat now"),
+        invitation_decline=_("No, thanks"),
+        ended_inactivity=_("The chat was closed because there were no new messages."),
+        ended_banned=_("The chat was closed by the operator."),
+        error_banned=_("You cannot start a new chat at the moment."),
+        rating_title=_("How would you rate this chat?"),
+        rating_scale=_("1 is poor, 5 is excellent"),
+        rating_comment=_("Comment (optional)"),
+        rating_send=_("Send rating"),
+        rating_thanks=_("Thank you for your rating!"),
     )
 
 
@@ -218,8 +291,10 @@ def config_for(
     language: str,
     is_shown: bool,
     forms: Forms | None = None,
+    files: FileLimits | None = None,
 ) -> WidgetConfigOut:
     forms = forms or Forms()
+    files = files or FileLimits()
     return WidgetConfigOut(
         language=language,
         is_shown=is_shown,
@@ -241,4 +316,6 @@ def config_for(
             contacts_after_seconds=forms.contacts_after_seconds,
         ),
         form_texts=form_texts_for(forms, translations),
+        files=FilesOut(max_bytes=files.max_bytes, kinds=list(files.kinds)),
+        file_texts=file_texts_for(translations),
     )

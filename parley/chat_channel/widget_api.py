@@ -23,6 +23,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from parley.chat_channel import widget
+from parley.chat_channel.visitors import visitors
 from parley.platform.admin_api.chat_widgets import chat_widgets
 from parley.platform.admin_api.resources import SupervisorContext
 from parley.platform.errors import Forbidden, NotFound
@@ -102,14 +103,20 @@ async def widget_config(
             contacts_after_seconds=row.contacts_after_seconds,
             contacts_text=row.contacts_text,
         )
+        files = widget.FileLimits(row.file_max_bytes, tuple(row.file_kinds))
         is_shown = widget.is_shown_on(url, row.show_on, row.hide_on)
+        show_in, hide_in = tuple(row.show_in), tuple(row.hide_in)
+    if is_shown and (show_in or hide_in):
+        geo = await visitors(request.app).geo()
+        location = geo.locate(request.client.host if request.client else "").text
+        is_shown = widget.is_shown_in(location, show_in, hide_in)
     language = negotiate_language(
         lang, None, request.headers.get("accept-language"), runtime.settings.default_language
     )
     response.headers["Access-Control-Allow-Origin"] = origin
     response.headers["Vary"] = "Origin"
     response.headers["Cache-Control"] = "no-cache"
-    return widget.config_for(look, translations(language), language, is_shown, forms)
+    return widget.config_for(look, translations(language), language, is_shown, forms, files)
 
 
 class SnippetOut(BaseModel):

@@ -38,6 +38,7 @@
   const socketUrl = `${parleyUrl.protocol === "https:" ? "wss:" : "ws:"}//${parleyUrl.host}` +
     `/ws/visitor?widget=${encodeURIComponent(widgetKey)}`;
   const storeKey = `parley-chat:${widgetKey}`;
+  const filesUrl = `${parleyUrl.origin}/chat/widgets/${encodeURIComponent(widgetKey)}/files`;
 
   const TYPING_EVERY_MS = 3000; // PROTOCOL.md: `typing` at most every 3 s
   const HEARTBEAT_MS = 25000; // PROTOCOL.md: a socket silent this long sends `heartbeat`
@@ -109,6 +110,38 @@
       if (last >= 0xd800 && last <= 0xdbff) value = value.slice(0, -1);
     }
     return value;
+  }
+
+  // What the file picker offers for the widget's kinds (the server checks the bytes).
+  const ACCEPT_BY_KIND = {
+    image: "image/png,image/jpeg,image/gif,image/webp",
+    pdf: "application/pdf,.pdf",
+    office: ".doc,.docx,.xls,.xlsx,.ppt,.pptx,.odt,.ods,.odp",
+    text: "text/plain,text/csv,.txt,.csv,.log,.md",
+  };
+
+  function acceptFor(kinds) {
+    return (kinds || []).map((kind) => ACCEPT_BY_KIND[kind]).filter(Boolean).join(",");
+  }
+
+  // "48 kB", "10 MB", in the widget's language.
+  function formatSize(bytes, language) {
+    const units = [["megabyte", 1024 * 1024], ["kilobyte", 1024]];
+    for (const [unit, size] of units) {
+      if (bytes >= size) {
+        try {
+          return new Intl.NumberFormat(language, { style: "unit", unit, maximumFractionDigits: 1 })
+            .format(bytes / size);
+        } catch {
+          return `${Math.round(bytes / size)} ${unit === "megabyte" ? "MB" : "kB"}`;
+        }
+      }
+    }
+    try {
+      return new Intl.NumberFormat(language, { style: "unit", unit: "byte" }).format(bytes);
+    } catch {
+      return `${bytes} B`;
+    }
   }
 
   function newMessageId() {
@@ -207,7 +240,42 @@
     .author { display: block; font-size: 11px; font-weight: 600; opacity: .8; }
     .meta { display: block; margin-top: 2px; font-size: 11px; opacity: .8; text-align: right; }
     .ended { align-self: center; color: #57606a; font-size: 12px; text-align: center; }
+    .rating { align-self: stretch; padding: 8px 10px; border-radius: 12px; background: #eef1f4; }
+    .rating p { margin: 0 0 4px; }
+    .rating .scale { font-size: 12px; color: #57606a; }
+    .rating form { display: flex; flex-direction: column; gap: 6px; padding: 0; border: 0; }
+    .rating .stars { display: flex; gap: 4px; }
+    .rating .star {
+      padding: 0 4px; border: 0; background: transparent; color: #afb8c1; font-size: 24px;
+      line-height: 1; cursor: pointer;
+    }
+    .rating .star.on { color: #bf8700; }
+    .rating textarea { flex: none; height: 48px; }
+    .rating button[type="submit"] { padding: 8px 14px; align-self: flex-start; }
     .typing { margin: 0; padding: 0 12px 6px; color: #57606a; font-size: 12px; font-style: italic; }
+    .file { display: flex; flex-direction: column; gap: 4px; }
+    .file img { display: block; max-width: 200px; max-height: 160px; border-radius: 6px; background: #fff; }
+    .file .size { font-size: 11px; opacity: .8; }
+    form button.attach {
+      padding: 0 10px; background: transparent; color: #57606a; font-size: 18px; font-weight: 400;
+    }
+    .window.dropping .body { outline: 3px dashed var(--accent); outline-offset: -6px; }
+    .invitation {
+      position: fixed; z-index: 2147483002; bottom: calc(var(--offset-y) + 60px); width: 280px;
+      max-width: calc(100vw - 16px); padding: 12px; border-radius: 12px; background: #fff;
+      color: #1f2328; box-shadow: 0 8px 32px rgba(0, 0, 0, .3);
+      font: 14px/1.4 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
+    }
+    .right .invitation { right: var(--offset-x); }
+    .left .invitation { left: var(--offset-x); }
+    .invitation p { margin: 0 0 10px; white-space: pre-wrap; overflow-wrap: anywhere; }
+    .invitation .from { margin-bottom: 4px; font-size: 12px; font-weight: 600; color: #57606a; }
+    .invitation .actions { display: flex; gap: 8px; }
+    .invitation button {
+      padding: 6px 12px; border: 0; border-radius: 8px; font: inherit; cursor: pointer;
+    }
+    .invitation .accept { background: var(--accent); color: var(--accent-text); font-weight: 600; }
+    .invitation .decline { background: #eef1f4; color: #1f2328; }
     .panel { flex: 1; min-height: 0; overflow-y: auto; padding: 12px; display: flex; flex-direction: column; gap: 10px; }
     .panel p { margin: 0; }
     .panel form, .contacts form { display: flex; flex-direction: column; gap: 8px; padding: 0; border: 0; }
@@ -261,7 +329,12 @@
       this.isAgentTyping = false;
       this.agentName = "";
       this.isEnded = false; // the last conversation shown here has ended
+      this.endedReason = "ended"; // why, from its `closed` frame
       this.welcomed = null; // the conversation the last `welcome` described
+      // CSAT (F-CH-8): after `closed` the visitor may rate the chat: null (not asked),
+      // "asking", "sending" or "saved".
+      this.rating = null;
+      this.ratingItem = null;
 
       // The forms (F-CH-2; PROTOCOL.md, Forms). `agentsAvailable` is the last `welcome`'s
       // word; the offline form shows only once one has said no.
@@ -294,6 +367,17 @@
       this.titleMark = null; // "(2) " while the page's title counts unread messages
       this.audio = null; // made on the visitor's first click: browsers allow sound then
       this.beepedAt = 0;
+      // Files (F-CH-6; PROTOCOL.md, Files): uploads in flight by client_msg_id, and the
+      // downloaded files' object URLs by file id (fetched with the visitor's id).
+      this.fileLimits = config.files || { max_bytes: 0, kinds: [] };
+      this.fileTexts = config.file_texts || {};
+      this.uploads = new Map();
+      this.fileUrls = new Map(); // file id -> object URL, once read
+      this.fileLoads = new Map(); // file id -> the promise of its object URL
+      // Tracking and invitations (PROTOCOL.md, Visitor tracking and Invitations): the
+      // page as last reported, and the invitation shown (null: none).
+      this.reportedPage = null;
+      this.invitationShown = null;
 
       const saved = store.read();
       for (const item of Array.isArray(saved.outbox) ? saved.outbox : []) {
@@ -359,8 +443,16 @@
         }
       });
       this.sendButton = h("button", { type: "submit" }, this.texts.send);
+      this.fileInput = h("input", { type: "file", hidden: true, accept: acceptFor(this.fileLimits.kinds),
+        onchange: () => {
+          for (const file of this.fileInput.files) this.sendFile(file);
+          this.fileInput.value = "";
+        } });
+      this.attachButton = h("button", { type: "button", class: "attach", title: this.fileTexts.attach,
+        "aria-label": this.fileTexts.attach, hidden: !this.fileLimits.kinds.length,
+        onclick: () => this.fileInput.click() }, "📎");
       const form = h("form", { onsubmit: (event) => { event.preventDefault(); this.send(); } },
-        this.input, this.sendButton);
+        this.fileInput, this.attachButton, this.input, this.sendButton);
       this.composer = form;
       this.panel = h("div", { class: "panel", hidden: true });
 
@@ -368,9 +460,11 @@
         grip, this.header,
         h("div", { class: "body" }, this.notice, this.panel, this.list, this.typing, form));
 
+      this.watchDrops();
       const style = h("style", {});
       style.textContent = STYLE;
-      this.frame.append(this.launcher, this.window);
+      this.invitationBox = h("div", { class: "invitation", role: "dialog", hidden: true });
+      this.frame.append(this.launcher, this.window, this.invitationBox);
       root.append(style, this.frame);
       document.body.append(this.host);
 
@@ -382,6 +476,7 @@
         if (event.key === storeKey) this.adoptOutbox();
       });
       setInterval(() => this.heartbeat(), 5000);
+      this.watchPages();
       this.render();
       this.connect();
     }
@@ -448,6 +543,7 @@
     }
 
     open() {
+      this.hideInvitation();
       this.unlockSound();
       this.isOpen = true;
       this.isMinimized = false;
@@ -516,6 +612,7 @@
       this.typing.hidden = !this.isAgentTyping;
       this.input.disabled = this.isRefused;
       this.sendButton.disabled = this.isRefused;
+      this.attachButton.disabled = this.isRefused;
       this.renderPanel();
       this.updateWaiting();
       this.renderMessages();
@@ -713,7 +810,12 @@
         items.push(this.messageItem(message));
       }
       if (this.isEnded && ordered.length && generation === this.generation - 1) {
-        items.push(h("li", { class: "ended" }, this.texts.ended));
+        items.push(h("li", { class: "ended" }, {
+          inactivity: this.texts.ended_inactivity,
+          banned: this.texts.ended_banned,
+        }[this.endedReason] || this.texts.ended));
+        const rating = this.ratingItemNow();
+        if (rating) items.push(rating);
       }
       for (const [clientMsgId, item] of this.pending) {
         items.push(h("li", { class: `message from-visitor${item.status === "failed" ? " failed" : ""}`,
@@ -723,9 +825,53 @@
           sending: this.texts.sending, sent: this.texts.sent, failed: this.texts.not_sent,
         }[item.status])));
       }
+      for (const [clientMsgId, upload] of this.uploads) {
+        items.push(h("li", { class: "message from-visitor uploading", "data-client-msg-id": clientMsgId },
+          upload.name, h("span", { class: "meta" }, this.fileTexts.uploading)));
+      }
       items.push(...this.waitingItems());
       this.list.replaceChildren(...items);
       if (isAtBottom || items.length <= 1) this.list.scrollTop = this.list.scrollHeight;
+    }
+
+    // The rating form after a chat ended (F-CH-8), or the thanks once it is saved.
+    ratingItemNow() {
+      if (this.rating === null) return null;
+      if (this.rating === "saved") {
+        return h("li", { class: "message from-system rating-thanks" }, this.texts.rating_thanks);
+      }
+      if (!this.ratingItem) {
+        let chosen = 0;
+        const stars = [1, 2, 3, 4, 5].map((value) => h("button", {
+          type: "button", class: "star", "data-rating": value, "aria-pressed": "false",
+          "aria-label": `${value} / 5`,
+          onclick: () => {
+            chosen = value;
+            for (const star of stars) {
+              const isOn = Number(star.dataset.rating) <= value;
+              star.classList.toggle("on", isOn);
+              star.setAttribute("aria-pressed", String(Number(star.dataset.rating) === value));
+            }
+            send.disabled = false;
+          },
+        }, "★"));
+        const comment = h("textarea", { name: "comment", maxlength: 1000, rows: 2,
+          "aria-label": this.texts.rating_comment, placeholder: this.texts.rating_comment });
+        const send = h("button", { type: "submit", disabled: true }, this.texts.rating_send);
+        const form = h("form", { onsubmit: (event) => {
+          event.preventDefault();
+          if (!chosen || this.rating !== "asking") return;
+          const frame = { type: "rating", rating: chosen };
+          if (comment.value.trim()) frame.comment = bounded(comment.value.trim(), 1000);
+          if (this.sendFrame(frame)) this.rating = "sending";
+          else this.showNotice(this.texts.retry_hint);
+        } },
+        h("div", { class: "stars", role: "group", "aria-label": this.texts.rating_scale }, stars),
+        comment, send);
+        this.ratingItem = h("li", { class: "rating" },
+          h("p", {}, this.texts.rating_title), h("p", { class: "scale" }, this.texts.rating_scale), form);
+      }
+      return this.ratingItem;
     }
 
     messageItem(message) {
@@ -734,7 +880,8 @@
       if (kind === "agent" && message.author.name) {
         item.append(h("span", { class: "author" }, message.author.name));
       }
-      item.append(...linkified(message.text));
+      if (message.file && typeof message.file.id === "string") item.append(this.fileView(message.file));
+      else item.append(...linkified(message.text));
       const time = new Date(message.sent_at);
       let meta = Number.isNaN(time.getTime())
         ? ""
@@ -744,6 +891,138 @@
       }
       if (meta) item.append(h("span", { class: "meta" }, meta));
       return item;
+    }
+
+    // --- files (F-CH-6) ----------------------------------------------------------------
+
+    // Drop a file anywhere on the window to send it.
+    watchDrops() {
+      const hasFiles = (event) => Array.from(event.dataTransfer?.types || []).includes("Files");
+      let depth = 0;
+      this.window.addEventListener("dragenter", (event) => {
+        if (!hasFiles(event) || !this.canSendFiles()) return;
+        event.preventDefault();
+        depth += 1;
+        this.window.classList.add("dropping");
+        this.window.title = this.fileTexts.drop;
+      });
+      this.window.addEventListener("dragover", (event) => {
+        if (hasFiles(event) && this.canSendFiles()) event.preventDefault();
+      });
+      const leave = () => {
+        depth = Math.max(0, depth - 1);
+        if (!depth) {
+          this.window.classList.remove("dropping");
+          this.window.removeAttribute("title");
+        }
+      };
+      this.window.addEventListener("dragleave", leave);
+      this.window.addEventListener("drop", (event) => {
+        if (!hasFiles(event)) return;
+        event.preventDefault();
+        depth = 1;
+        leave();
+        if (!this.canSendFiles()) return;
+        for (const file of event.dataTransfer.files) this.sendFile(file);
+      });
+    }
+
+    canSendFiles() {
+      return this.fileLimits.kinds.length > 0 && !this.isRefused && this.mode() === "chat";
+    }
+
+    // Upload `file` as a message of the conversation; the server checks it again (its
+    // type by its bytes), and its `message` frame comes over the socket.
+    async sendFile(file) {
+      if (!this.canSendFiles()) return;
+      const visitorId = store.read().visitorId;
+      if (!this.isWelcomed || typeof visitorId !== "string") {
+        this.showNotice(this.texts.retry_hint, { hideAfter: ERROR_SHOWN_MS });
+        return;
+      }
+      if (file.size > this.fileLimits.max_bytes) {
+        this.showFileError("file_too_large");
+        return;
+      }
+      this.unlockSound();
+      const clientMsgId = newMessageId();
+      this.uploads.set(clientMsgId, { name: file.name });
+      this.render();
+      this.list.scrollTop = this.list.scrollHeight;
+      const form = new FormData();
+      form.append("visitor_id", visitorId);
+      form.append("client_msg_id", clientMsgId);
+      form.append("file", file, file.name);
+      try {
+        const response = await fetch(`${filesUrl}`, { method: "POST", body: form, credentials: "omit", mode: "cors" });
+        if (!response.ok) {
+          const body = await response.json().catch(() => null);
+          this.showFileError(body && body.error ? body.error.code : "");
+        }
+      } catch {
+        this.showFileError("");
+      } finally {
+        this.uploads.delete(clientMsgId);
+        this.render();
+      }
+    }
+
+    showFileError(code) {
+      const size = formatSize(this.fileLimits.max_bytes, this.config.language);
+      const text = {
+        file_too_large: (this.fileTexts.too_large || "").replace("{size}", size),
+        file_type_not_allowed: this.fileTexts.wrong_type,
+        rate_limited: this.texts.error_rate_limited,
+      }[code] || this.fileTexts.failed;
+      this.showNotice(text, { isError: true, hideAfter: ERROR_SHOWN_MS });
+    }
+
+    // The file's bytes as an object URL, fetched once with the visitor's id (the header
+    // keeps it out of URLs); the promise is kept, so a failure can be tried again.
+    loadFile(file) {
+      let loading = this.fileLoads.get(file.id);
+      if (!loading) {
+        const visitorId = store.read().visitorId;
+        loading = fetch(`${filesUrl}/${encodeURIComponent(file.id)}`, {
+          headers: { "X-Parley-Visitor": String(visitorId || "") }, credentials: "omit", mode: "cors",
+        }).then((response) => {
+          if (!response.ok) throw new Error(`HTTP ${response.status}`);
+          return response.blob();
+        }).then((blob) => {
+          const url = URL.createObjectURL(blob);
+          this.fileUrls.set(file.id, url);
+          return url;
+        }).catch((error) => {
+          // Not again on every redraw: a click or a later message may retry in a while.
+          setTimeout(() => this.fileLoads.delete(file.id), ERROR_SHOWN_MS);
+          throw error;
+        });
+        this.fileLoads.set(file.id, loading);
+      }
+      return loading;
+    }
+
+    fileView(file) {
+      const url = this.fileUrls.get(file.id) || null;
+      if (file.is_image && !url && !this.fileLoads.has(file.id)) {
+        this.loadFile(file).then(() => this.render(), (error) =>
+          console.warn("Parley chat: the file could not be read:", error.message));
+      }
+      const link = h("a", { class: "download", href: url || "#", download: file.name,
+        title: `${this.fileTexts.download}: ${file.name}`,
+        onclick: (event) => {
+          if (this.fileUrls.get(file.id)) return; // the browser saves it
+          event.preventDefault();
+          this.loadFile(file).then((ready) => {
+            const save = h("a", { href: ready, download: file.name, hidden: true });
+            this.window.append(save);
+            save.click();
+            save.remove();
+          }, () => this.showFileError(""));
+        } }, file.name);
+      return h("span", { class: "file" },
+        file.is_image && url ? h("img", { src: url, alt: file.name }) : null,
+        link, h("span", { class: "size" }, formatSize(file.size, this.config.language)));
     }
 
     showNotice(text, { isError = false, hideAfter = 0 } = {}) {
@@ -879,11 +1158,71 @@
       }
     }
 
+    // A single-page site changes its address without a reload: report it as `page_view`
+    // (and a new title of the same page), at most once a second (PROTOCOL.md limits).
+    watchPages() {
+      const changed = () => setTimeout(() => this.reportPage(), 0);
+      for (const name of ["pushState", "replaceState"]) {
+        const original = history[name];
+        history[name] = function (...args) {
+          const result = original.apply(this, args);
+          changed();
+          return result;
+        };
+      }
+      window.addEventListener("popstate", changed);
+      window.addEventListener("hashchange", changed);
+      const title = document.querySelector("title");
+      if (title) new MutationObserver(changed).observe(title, { childList: true, characterData: true, subtree: true });
+    }
+
+    currentPage() {
+      return { url: bounded(location.href, 2048), title: bounded(this.pageTitle(), 300) };
+    }
+
+    reportPage() {
+      const page = this.currentPage();
+      const last = this.reportedPage;
+      if (!this.isWelcomed || !page.url || (last && last.url === page.url && last.title === page.title)) return;
+      if (this.pageTimer) return; // one report a second at most; the latest page wins
+      this.pageTimer = setTimeout(() => { this.pageTimer = null; this.reportPage(); }, 1000);
+      if (this.sendFrame({ type: "page_view", page })) this.reportedPage = page;
+      if (!last || last.url !== page.url) this.hideInvitation();
+    }
+
+    invited(frame) {
+      if (typeof frame.text !== "string" || !frame.text || this.isOpen) return;
+      const from = typeof frame.agent_name === "string" && frame.agent_name
+        ? h("p", { class: "from" }, frame.agent_name) : null;
+      const accept = h("button", { type: "button", class: "accept",
+        onclick: () => { this.hideInvitation(); this.open(); } }, this.texts.invitation_accept);
+      const decline = h("button", { type: "button", class: "decline",
+        onclick: () => this.declineInvitation() }, this.texts.invitation_decline);
+      this.invitationBox.replaceChildren(from || "", h("p", { class: "text" }, frame.text),
+        h("div", { class: "actions" }, accept, decline));
+      this.invitationBox.setAttribute("aria-label", frame.text);
+      this.invitationShown = frame.text;
+      this.invitationBox.hidden = false;
+      this.beep();
+    }
+
+    declineInvitation() {
+      // "No, thanks" is not a chat: the server only stops inviting on this page.
+      this.sendFrame({ type: "decline_invitation" });
+      this.hideInvitation();
+    }
+
+    hideInvitation() {
+      this.invitationShown = null;
+      if (this.invitationBox) this.invitationBox.hidden = true;
+    }
+
     sendHello(resume = this.lastSeq) {
+      this.reportedPage = this.currentPage();
       const hello = {
         type: "hello",
         resume,
-        page: { url: bounded(location.href, 2048), title: bounded(this.pageTitle(), 300) },
+        page: this.reportedPage,
         referrer: bounded(document.referrer, 2048),
       };
       const visitorId = store.read().visitorId;
@@ -912,9 +1251,11 @@
           this.agentReadUpTo = Math.max(this.agentReadUpTo, frame.up_to || 0);
           return this.render();
         case "error": return this.error(frame, wasJustWelcomed);
-        case "closed": return this.closed();
+        case "closed": return this.closed(frame);
+        case "rating_saved": return this.ratingSaved();
         case "details_saved": return this.detailsSaved();
         case "offline_received": return this.offlineReceived(frame);
+        case "invitation": return this.invited(frame);
         default: return undefined; // a newer server's frame: not for this script
       }
     }
@@ -1034,14 +1375,25 @@
         bad_frame: this.texts.error_bad_frame,
         frame_too_large: this.texts.error_frame_too_large,
         rate_limited: this.texts.error_rate_limited,
+        banned: this.texts.error_banned,
       }[frame.code] || this.texts.error_generic;
+      if (this.rating === "sending") this.rating = "asking"; // the rating was refused
       this.showNotice(text, { isError: true, hideAfter: ERROR_SHOWN_MS });
       this.render();
     }
 
-    closed() {
+    closed(frame) {
       this.welcomed = null;
+      this.endedReason = frame.reason;
+      // A banned visitor is not asked to rate the chat.
+      this.rating = frame.reason === "banned" ? null : "asking";
+      this.ratingItem = null;
       this.nextConversation();
+      this.render();
+    }
+
+    ratingSaved() {
+      this.rating = "saved";
       this.render();
     }
 

@@ -8,7 +8,8 @@ websocket refuses pages from any other site.
 
 The look (F-CH-1) is configured here too: texts (blank means the default in the visitor's
 language), `#rrggbb` colours, the corner and offsets, the operator shown, and page URL
-rules (`*` is any run of characters) for where the widget shows. The embed snippet is
+rules (`*` is any run of characters) and location rules (texts contained in the
+visitor's "City, Country" from GeoIP) for where the widget shows. The embed snippet is
 `GET /api/chat-widgets/{id}/snippet`, served by the chat channel beside the script.
 
 The forms (F-CH-2) too: the pre-chat fields and which of them are required (only asked
@@ -77,6 +78,11 @@ UrlRule = Annotated[
     ),
 ]
 UrlRules = Annotated[list[UrlRule], Field(max_length=50)]
+# F-CH-1: matched against the visitor's "City, Country" (GeoIP), ignoring case.
+LocationRule = Annotated[
+    str, Field(min_length=1, max_length=100, examples=["Poland"]), AfterValidator(_is_plain_text)
+]
+LocationRules = Annotated[list[LocationRule], Field(max_length=50)]
 PrechatField = Literal["name", "email", "phone", "question"]
 PrechatFields = Annotated[list[PrechatField], Field(max_length=4)]
 LongText = Annotated[str, Field(max_length=500), AfterValidator(_is_plain_text)]
@@ -88,6 +94,12 @@ def _is_email_or_blank(value: str) -> str:
 
 
 NotifyEmail = Annotated[str, Field(max_length=320), AfterValidator(_is_email_or_blank)]
+
+
+# What chat_channel/files.py reads a file as: PNG/JPEG/GIF/WebP, PDF, Word/Excel/
+# PowerPoint/OpenDocument, UTF-8 text.
+FileKind = Literal["image", "pdf", "office", "text"]
+ALL_FILE_KINDS: tuple[FileKind, ...] = ("image", "pdf", "office", "text")
 
 
 class ChatWidgetCreate(Input):
@@ -109,6 +121,13 @@ class ChatWidgetCreate(Input):
         default_factory=list, description="Page URL rules (`*` is any text); empty: every page."
     )
     hide_on: UrlRules = Field(default_factory=list, description="Page URL rules it never shows on.")
+    show_in: LocationRules = Field(
+        default_factory=list,
+        description='Shown only where "City, Country" contains one of these; empty: anywhere.',
+    )
+    hide_in: LocationRules = Field(
+        default_factory=list, description='Never shown where "City, Country" contains one.'
+    )
     prechat_fields: PrechatFields = Field(
         default_factory=list, description="Asked before the first message; empty: no form."
     )
@@ -125,6 +144,23 @@ class ChatWidgetCreate(Input):
     holding_text: LongText = Field("", description="Blank: the default in the visitor's language.")
     contacts_after_seconds: Delay = 60
     contacts_text: LongText = Field("", description="Blank: the default in the visitor's language.")
+    inactivity_close_minutes: int = Field(
+        0,
+        ge=0,
+        le=24 * 60,
+        description="Close an answered chat after this long without a visitor message; 0: never.",
+    )
+    file_max_bytes: int = Field(
+        10 * 1024 * 1024,
+        ge=1024,
+        le=50 * 1024 * 1024,
+        description="The largest file a visitor or an agent may send in its chats.",
+    )
+    file_kinds: list[FileKind] = Field(
+        default_factory=lambda: list(ALL_FILE_KINDS),
+        max_length=4,
+        description="The kinds of file its chats take (read from the bytes); empty: none.",
+    )
 
 
 class ChatWidgetOut(BaseModel):
@@ -146,6 +182,8 @@ class ChatWidgetOut(BaseModel):
     operator_photo_url: str
     show_on: list[str]
     hide_on: list[str]
+    show_in: list[str]
+    hide_in: list[str]
     prechat_fields: list[str]
     prechat_required: list[str]
     offline_form_enabled: bool
@@ -154,6 +192,9 @@ class ChatWidgetOut(BaseModel):
     holding_text: str
     contacts_after_seconds: int
     contacts_text: str
+    inactivity_close_minutes: int
+    file_max_bytes: int
+    file_kinds: list[str]
     created_at: datetime
     updated_at: datetime
 
@@ -164,10 +205,10 @@ class ChatWidgetResource(Resource[ChatWidget]):
     ) -> dict[str, Any]:
         if "allowed_origins" in values:
             values["allowed_origins"] = list(dict.fromkeys(values["allowed_origins"]))
-        for rules in ("show_on", "hide_on"):
+        for rules in ("show_on", "hide_on", "show_in", "hide_in"):
             if rules in values:
                 values[rules] = list(dict.fromkeys(values[rules]))
-        for fields in ("prechat_fields", "prechat_required"):
+        for fields in ("prechat_fields", "prechat_required", "file_kinds"):
             if fields in values:
                 values[fields] = list(dict.fromkeys(values[fields]))
         asked = values.get("prechat_fields", row.prechat_fields if row else [])

@@ -59,6 +59,19 @@ class ChatWidget(TimestampMixin, Base):
     holding_text: Mapped[str] = mapped_column(String(500), default="")
     contacts_after_seconds: Mapped[int] = mapped_column(default=60)
     contacts_text: Mapped[str] = mapped_column(String(500), default="")
+    # F-CH-6 files: the largest file either side may send, and the kinds allowed (of
+    # image, pdf, office, text; see chat_channel/files.py). Empty: no files.
+    file_max_bytes: Mapped[int] = mapped_column(default=10 * 1024 * 1024)
+    file_kinds: Mapped[list[str]] = mapped_column(
+        default=lambda: ["image", "pdf", "office", "text"]
+    )
+    # F-CH-6: a chat with no message from the visitor for this long is closed (0: never).
+    inactivity_close_minutes: Mapped[int] = mapped_column(default=0)
+    # F-CH-1: location rules, matched against "city, country" of the visitor's address
+    # (a GeoIP database must be configured): shown where one of `show_in` is contained
+    # (everywhere when empty), never where one of `hide_in` is.
+    show_in: Mapped[list[str]] = mapped_column(default=list)
+    hide_in: Mapped[list[str]] = mapped_column(default=list)
 
 
 class ChatVisitor(Base):
@@ -87,3 +100,126 @@ class ChatVisitor(Base):
     # What the visitor told in the pre-chat or contacts form (name, email, phone,
     # question), shown to the agents with their chats.
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Tracking (F-CH-5): parsed from the User-Agent and the address (blank when unknown:
+    # no GeoIP database, an address it does not know), and where the visit went.
+    browser: Mapped[str] = mapped_column(String(100), default="")
+    os: Mapped[str] = mapped_column(String(100), default="")
+    city: Mapped[str] = mapped_column(String(100), default="")
+    country: Mapped[str] = mapped_column(String(100), default="")
+    visit_started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    page_started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    page_views: Mapped[int] = mapped_column(default=0)  # in this visit
+    pages: Mapped[list[Any]] = mapped_column(default=list)  # the latest, newest last
+    left_at: Mapped[datetime | None] = mapped_column(default=None)  # no page open since
+    # Proactive invitations (F-CH-3).
+    invitations_seen: Mapped[int] = mapped_column(default=0)
+    last_invited_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class ChatVisitorComment(Base):
+    """An agent's note on a visitor, shown in the visitor list (F-CH-5)."""
+
+    __tablename__ = "chat_visitor_comments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    visitor_id: Mapped[int] = mapped_column(
+        ForeignKey("chat_visitors.id", ondelete="CASCADE"), index=True
+    )
+    author_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None
+    )
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ChatInvitationScenario(TimestampMixin, Base):
+    """When a widget invites a browsing visitor to chat by itself (F-CH-3). Every
+    condition left unset (None or empty) matches anyone; of the scenarios that match,
+    the one with the most conditions set wins (`chat_channel.invitations`)."""
+
+    __tablename__ = "chat_invitation_scenarios"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    widget_id: Mapped[int] = mapped_column(
+        ForeignKey("chat_widgets.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(100))
+    message: Mapped[str] = mapped_column(String(500))
+    is_active: Mapped[bool] = mapped_column(default=True)
+    min_time_on_site_seconds: Mapped[int | None] = mapped_column(default=None)
+    min_time_on_page_seconds: Mapped[int | None] = mapped_column(default=None)
+    max_invitations_seen: Mapped[int | None] = mapped_column(default=None)
+    min_seconds_since_last_invitation: Mapped[int | None] = mapped_column(default=None)
+    requires_agent_online: Mapped[bool] = mapped_column(default=False)
+    is_new_visitor: Mapped[bool | None] = mapped_column(default=None)
+    url_patterns: Mapped[list[str]] = mapped_column(default=list)
+    referrer_contains: Mapped[list[str]] = mapped_column(default=list)
+    location_contains: Mapped[list[str]] = mapped_column(default=list)
+
+
+class ChatBan(Base):
+    """A visitor an agent barred from starting chats until `until` (F-CH-6), by their
+    widget key and, when known, their address: a new key from a cleared browser does not
+    get them past the ban. Lifting keeps the row (`lifted_at`) for the record."""
+
+    __tablename__ = "chat_bans"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    widget_id: Mapped[int] = mapped_column(
+        ForeignKey("chat_widgets.id", ondelete="CASCADE"), index=True
+    )
+    visitor_key: Mapped[str] = mapped_column(String(64), index=True)
+    ip: Mapped[str] = mapped_column(String(45), default="", index=True)
+    interaction_id: Mapped[int | None] = mapped_column(
+        ForeignKey("interactions.id", ondelete="SET NULL"), default=None
+    )
+    reason: Mapped[str] = mapped_column(String(500), default="")
+    banned_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    until: Mapped[datetime] = mapped_column()
+    lifted_at: Mapped[datetime | None] = mapped_column(default=None)
+    lifted_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None
+    )
+
+
+class ChatRating(Base):
+    """The visitor's CSAT answer at the end of a chat (F-CH-8): one per interaction."""
+
+    __tablename__ = "chat_ratings"
+
+    interaction_id: Mapped[int] = mapped_column(
+        ForeignKey("interactions.id", ondelete="CASCADE"), primary_key=True
+    )
+    rating: Mapped[int] = mapped_column()  # 1..5
+    comment: Mapped[str] = mapped_column(Text, default="")
+    # Copied from the interaction so averages per queue and agent need no join.
+    queue_id: Mapped[int | None] = mapped_column(
+        ForeignKey("queues.id", ondelete="SET NULL"), default=None, index=True
+    )
+    agent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None, index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ChatFile(Base):
+    """A file sent in a chat (F-CH-6), by the visitor or an agent. The bytes are on disk
+    under the data dir, named by their SHA-256 (never by the sender's name); `public_id`
+    names the file in URLs and messages, and is served only to the visitor of the chat
+    and to the agents who may read it. Its message carries `public_id` in its headers."""
+
+    __tablename__ = "chat_files"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(40), unique=True)
+    interaction_id: Mapped[int] = mapped_column(
+        ForeignKey("interactions.id", ondelete="CASCADE"), index=True
+    )
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column()
+    sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

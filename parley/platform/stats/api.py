@@ -8,8 +8,10 @@ from datetime import date, datetime
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
+from parley.platform.errors import DomainError
+from parley.platform.stats.csat import CsatGroup, csat_summary
 from parley.platform.stats.service import agent_stats
-from parley.platform.web.deps import AnyUser, DbDep, RuntimeDep
+from parley.platform.web.deps import AnyUser, DbDep, RuntimeDep, Supervisor
 
 router = APIRouter(tags=["statistics"])
 
@@ -80,4 +82,45 @@ async def my_stats(me: AnyUser, db: DbDep, runtime: RuntimeDep) -> MyStats:
             is_over=budget.is_over,
         ),
         team=team,
+    )
+
+
+class CsatGroupOut(BaseModel):
+    id: int | None
+    name: str | None
+    ratings: int
+    average: float
+
+    @classmethod
+    def of(cls, group: CsatGroup) -> CsatGroupOut:
+        return cls(id=group.id, name=group.name, ratings=group.ratings, average=group.average)
+
+
+class CsatOut(BaseModel):
+    since: datetime
+    until: datetime
+    ratings: int
+    average: float | None = Field(description="Mean of the visitors' ratings (1-5).")
+    by_queue: list[CsatGroupOut]
+    by_agent: list[CsatGroupOut]
+
+
+@router.get("/api/stats/csat")
+async def csat(
+    _: Supervisor, db: DbDep, runtime: RuntimeDep, since: datetime, until: datetime | None = None
+) -> CsatOut:
+    """Average CSAT of chats (F-CH-8) rated in [since, until), per queue and per agent."""
+    end = until or runtime.clock.now()
+    if since.tzinfo is None or end.tzinfo is None:
+        raise DomainError("time_zone_required", "Give since and until with a time zone.")
+    if end <= since:
+        raise DomainError("bad_period", "until must be after since.")
+    summary = await csat_summary(db, since, end)
+    return CsatOut(
+        since=since,
+        until=end,
+        ratings=summary.ratings,
+        average=summary.average,
+        by_queue=[CsatGroupOut.of(group) for group in summary.by_queue],
+        by_agent=[CsatGroupOut.of(group) for group in summary.by_agent],
     )

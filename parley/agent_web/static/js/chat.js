@@ -11,8 +11,9 @@
 import { allItems, api } from "./api.js";
 import { clear, fill, h } from "./dom.js";
 import { showError } from "./notify.js";
-import { formatTime, t } from "./strings.js";
+import { config, formatTime, t } from "./strings.js";
 import { endButton, registerChannel } from "./workspace.js";
+import { ChatToolbar, isGuestOf } from "./chat_tools.js";
 
 const TYPING_EVERY_MS = 3000; // the agent's "typing" is sent at most this often
 const VISITOR_TYPING_SHOWN_MS = 6000; // the server's typing timeout: hidden unless renewed
@@ -44,6 +45,29 @@ export function linkified(text) {
   }
   parts.push(text.slice(last));
   return parts.filter((part) => part !== "");
+}
+
+// "48 kB", "10 MB", in the page's language.
+function formatSize(bytes) {
+  const language = config.language || document.documentElement.lang || "en";
+  for (const [unit, size] of [["megabyte", 1024 * 1024], ["kilobyte", 1024]]) {
+    if (bytes >= size) {
+      return new Intl.NumberFormat(language, { style: "unit", unit, maximumFractionDigits: 1 }).format(bytes / size);
+    }
+  }
+  return new Intl.NumberFormat(language, { style: "unit", unit: "byte" }).format(bytes);
+}
+
+// A file in the transcript: a thumbnail for an image, and a link that downloads it
+// (served with the session's cookie to those who may read the chat).
+function fileView(interactionId, file) {
+  const url = `/api/chats/${interactionId}/files/${encodeURIComponent(file.id)}`;
+  return h("p", { class: "chat-file" },
+    file.is_image ? h("a", { href: url, target: "_blank", rel: "noopener" },
+      h("img", { class: "chat-thumbnail", src: url, alt: file.name, loading: "lazy" })) : null,
+    h("a", { class: "chat-download", href: url, download: file.name, title: t("chat.download", { name: file.name }) }, file.name),
+    h("span", { class: "chat-file-size" }, formatSize(file.size)),
+  );
 }
 
 // The shared and personal quick replies, read once per page (and again after a failure).
@@ -99,12 +123,16 @@ class ChatView {
       h("label", { for: this.input.id, class: "visually-hidden" }, t("chat.reply")),
       this.input,
       this.error,
-      h("div", { class: "chat-tools" }, this.pickerButton, h("span", { class: "spacer" }), this.sendButton),
+      h("div", { class: "chat-tools" }, this.pickerButton, this.attachButton(), h("span", { class: "spacer" }), this.sendButton),
       this.picker,
     );
+    this.tools = new ChatToolbar(this);
+    this.closedNote = null; // why the chat ended, from `chat.closed`
+    this.rating = null; // the visitor's CSAT, from `chat.rated`
     this.element = h("div", { class: "chat", dataset: { interactionId: this.id } },
-      this.list, this.typing, this.form);
+      this.list, this.typing, this.form, this.tools.element);
     this.endActions = h("div", { class: "actions" });
+    this.watchDrops();
     loadQuickReplies().catch((error) => console.warn("reading quick replies failed", error));
     this.load();
   }
@@ -112,7 +140,9 @@ class ChatView {
   // Into the panel: the same element each time, and the agent's focus kept.
   mount(container, interaction) {
     const hadFocus = this.input === document.activeElement;
-    this.endActions.replaceChildren(endButton(interaction, this.desktop));
+    // An invited guest leaves through the toolbar; the chat's agent ends it.
+    this.endActions.replaceChildren(isGuestOf(interaction) ? "" : endButton(interaction, this.desktop));
+    this.tools.update(interaction);
     container.append(this.element, this.endActions);
     if (hadFocus) this.input.focus();
     this.scrollToEnd();
@@ -143,6 +173,15 @@ class ChatView {
       case "chat.typing":
         if (frame.side === "visitor") this.showVisitorTyping(frame.is_typing);
         break;
+      case "chat.closed":
+        this.isClosed = true;
+        this.closedNote = t(`chat.closed_${frame.reason}`);
+        this.draw();
+        break;
+      case "chat.rated":
+        this.rating = frame.rating;
+        this.draw();
+        break;
       case "chat.read":
         if (frame.side === "visitor") {
           this.visitorReadUpTo = Math.max(this.visitorReadUpTo, frame.up_to);
@@ -170,10 +209,14 @@ class ChatView {
           h("time", { datetime: message.sent_at }, formatTime(new Date(message.sent_at))),
           message === lastSeen ? h("span", { class: "chat-seen" }, t("chat.seen")) : null,
         ),
-        h("p", { class: "chat-text" }, linkified(message.text)),
+        message.file ? fileView(this.id, message.file) : h("p", { class: "chat-text" }, linkified(message.text)),
       ));
     }
-    if (this.isClosed) this.list.append(h("li", { class: "chat-note" }, t("chat.closed")));
+    for (const name of this.uploads) {
+      this.list.append(h("li", { class: "chat-note chat-uploading" }, t("chat.uploading", { name })));
+    }
+    if (this.isClosed) this.list.append(h("li", { class: "chat-note" }, this.closedNote ?? t("chat.closed")));
+    if (this.rating) this.list.append(h("li", { class: "chat-note chat-csat" }, t("chat.csat", { rating: this.rating })));
     this.input.disabled = this.isClosed || this.isSending;
     this.sendButton.disabled = this.isClosed || this.isSending;
     this.scrollToEnd();
@@ -203,6 +246,85 @@ class ChatView {
     } catch (error) {
       this.readSent = 0; // tried again on the next draw
       console.warn("marking the chat read failed", error);
+    }
+  }
+
+  // --- files (F-CH-6) ----------------------------------------------------------------
+
+  attachButton() {
+    this.uploads = []; // names of the files on their way
+    this.fileInput = h("input", {
+      type: "file",
+      class: "chat-file-input",
+      hidden: true,
+      multiple: true,
+      onchange: () => {
+        for (const file of this.fileInput.files) this.sendFile(file);
+        this.fileInput.value = "";
+      },
+    });
+    return h("span", {}, this.fileInput, h("button", {
+      type: "button",
+      class: "chat-attach",
+      title: t("chat.drop"),
+      onclick: () => this.fileInput.click(),
+    }, t("chat.attach")));
+  }
+
+  // Files dropped on the chat are sent like chosen ones.
+  watchDrops() {
+    const hasFiles = (event) => Array.from(event.dataTransfer?.types || []).includes("Files");
+    this.element.addEventListener("dragover", (event) => {
+      if (!hasFiles(event) || this.isClosed) return;
+      event.preventDefault();
+      this.element.classList.add("chat-dropping");
+    });
+    this.element.addEventListener("dragleave", (event) => {
+      if (!this.element.contains(event.relatedTarget)) this.element.classList.remove("chat-dropping");
+    });
+    this.element.addEventListener("drop", (event) => {
+      if (!hasFiles(event)) return;
+      event.preventDefault();
+      this.element.classList.remove("chat-dropping");
+      if (this.isClosed) return;
+      for (const file of event.dataTransfer.files) this.sendFile(file);
+    });
+  }
+
+  // Upload one file as a message (multipart, the session's CSRF token); the server
+  // checks its size and type by the widget's limits, and its frame comes on the socket.
+  async sendFile(file) {
+    this.uploads.push(file.name);
+    this.error.hidden = true;
+    this.draw();
+    const form = new FormData();
+    form.append("file", file, file.name);
+    try {
+      const response = await fetch(`/api/chats/${this.id}/files`, {
+        method: "POST",
+        headers: { Accept: "application/json", "X-CSRF-Token": config.csrf_token },
+        body: form,
+        credentials: "same-origin",
+      });
+      const data = await response.json().catch(() => null);
+      if (!response.ok) {
+        const code = data?.error?.code;
+        if (code === "chat_closed") this.isClosed = true;
+        const message = {
+          file_too_large: t("chat.file_too_large", { name: file.name }),
+          file_type_not_allowed: t("chat.file_type", { name: file.name }),
+        }[code] ?? t("chat.file_failed", { name: file.name, message: data?.error?.message ?? response.statusText });
+        this.error.textContent = message;
+        this.error.hidden = false;
+      } else {
+        setTimeout(() => { if (!this.messages.has(data.seq)) this.load(); }, SEND_CHECK_MS);
+      }
+    } catch (error) {
+      this.error.textContent = t("chat.file_failed", { name: file.name, message: error.message });
+      this.error.hidden = false;
+    } finally {
+      this.uploads.splice(this.uploads.indexOf(file.name), 1);
+      this.draw();
     }
   }
 
