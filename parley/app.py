@@ -13,8 +13,12 @@ from fastapi import FastAPI, Request, Response
 
 from parley import __version__
 from parley.admin_web.api import router as admin_web_router
+from parley.admin_web.widgets import router as admin_widgets_router
 from parley.agent_web import routers as agent_web_routers
 from parley.chat_channel.api import router as visitor_socket_router
+from parley.chat_channel.files import router as chat_files_router
+from parley.chat_channel.tools_api import router as chat_tools_router
+from parley.chat_channel.visitors import router as chat_visitors_router
 from parley.chat_channel.widget_api import router as chat_widget_router
 from parley.email_channel.api import router as email_router
 from parley.email_channel.notifications import QueueMailer
@@ -31,9 +35,17 @@ from parley.platform.web.errors import install_error_handlers
 from parley.platform.web.health import record_metrics
 from parley.platform.web.health import router as health_router
 from parley.telephony.ami import AmiConnector
+from parley.telephony.announcements import Announcer
 from parley.telephony.api import router as calls_router
 from parley.telephony.callbacks import CallbackScheduler
 from parley.telephony.control import CallControl
+from parley.telephony.forwarding import router as call_forward_router
+from parley.telephony.help import router as help_router
+from parley.telephony.help import socket_handler as help_socket_handler
+from parley.telephony.media.gateway import MediaGateway
+from parley.telephony.media.relay import LineSignalRelay
+from parley.telephony.messages import router as call_messages_router
+from parley.telephony.supervision import router as supervision_router
 from parley.telephony.voice import VoiceService, parse_ami_url
 
 SECURITY_HEADERS = {
@@ -66,16 +78,38 @@ def add_voice(runtime: Runtime) -> CallControl | None:
         ring_seconds=settings.voice_ring_seconds,
     )
     runtime.services.append(voice)
+    runtime.services.append(Announcer(runtime, voice))
     runtime.readiness["voice"] = voice.readiness
     control = CallControl(voice)
-    runtime.call_commands = control.command
+    runtime.call_commands = control.run
     return control
+
+
+def add_media(runtime: Runtime) -> MediaGateway | None:
+    """The media gateway (browser lines <-> AudioSocket) when this process runs `media`;
+    else the agent websocket's line frames go over the bus to the media process."""
+    settings = runtime.settings
+    if "media" not in settings.roles:
+        runtime.line_signals = LineSignalRelay(runtime).signal
+        return None
+    gateway = MediaGateway(
+        runtime,
+        host=settings.media_bind or settings.media_host,
+        port=settings.media_port,
+        advertised_host=settings.media_host,
+    )
+    runtime.services.append(gateway)
+    runtime.readiness["media"] = gateway.readiness
+    runtime.line_signals = gateway.signal
+    return gateway
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
     runtime = Runtime.from_settings(settings or get_settings(), clock=clock)
     call_control = add_voice(runtime)
+    media_gateway = add_media(runtime)
     runtime.mailer = QueueMailer(runtime)
+    runtime.help_requests = help_socket_handler(runtime)
     if runtime.engine is not None:
         runtime.services.append(CallbackScheduler(runtime))
 
@@ -95,6 +129,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     )
     app.state.runtime = runtime
     app.state.call_control = call_control
+    app.state.media_gateway = media_gateway
     install_error_handlers(app)
     app.middleware("http")(record_metrics)
     app.middleware("http")(_security_headers)
@@ -107,11 +142,19 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         engine_router,
         agent_socket_router,
         visitor_socket_router,
+        chat_visitors_router,
         calls_router,
+        call_messages_router,
+        call_forward_router,
+        help_router,
+        supervision_router,
         chat_widget_router,
+        chat_files_router,
+        chat_tools_router,
         email_router,
         *agent_web_routers(),
         admin_web_router,
+        admin_widgets_router,
     ):
         app.include_router(router)
     return app

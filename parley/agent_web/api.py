@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import FileSystemLoader
+from sqlalchemy import select
 
 from parley.platform.auth.principal import Principal
 from parley.platform.i18n import (
@@ -21,8 +22,10 @@ from parley.platform.i18n import (
     create_template_environment,
     translations,
 )
-from parley.platform.web.deps import ALL_ROLES, RuntimeDep
+from parley.platform.models import User
+from parley.platform.web.deps import ALL_ROLES, DbDep, RuntimeDep
 from parley.platform.web.pages import SignedInPage, add_static_route, page_language
+from parley.telephony.media import BROWSER_DEVICE
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 LOGIN_URL = "/login?next=/agent"
@@ -36,11 +39,15 @@ DesktopUser = Annotated[Principal | None, Depends(SignedInPage(ALL_ROLES))]
 
 
 @router.get("/agent")
-async def desktop_page(request: Request, runtime: RuntimeDep, me: DesktopUser) -> Response:
+async def desktop_page(
+    request: Request, runtime: RuntimeDep, db: DbDep, me: DesktopUser
+) -> Response:
     """The agent desktop, for any signed-in user; others are sent to log in first."""
     if me is None:
         return RedirectResponse(LOGIN_URL, status_code=303)
     language = page_language(request, me.language, runtime.settings.default_language)
+    # An agent whose device is the browser keeps a WebRTC line open (softphone.js).
+    device = await db.scalar(select(User.device).where(User.id == me.user_id))
     config: dict[str, Any] = {
         "me": {"id": me.user_id, "display_name": me.display_name, "role": me.role.value},
         "csrf_token": me.csrf_token or "",
@@ -48,6 +55,12 @@ async def desktop_page(request: Request, runtime: RuntimeDep, me: DesktopUser) -
         "socket_path": "/ws/agent",
         "login_url": LOGIN_URL,
         "heartbeat_seconds": HEARTBEAT_SECONDS,
+        "has_browser_line": (device or "").strip() == BROWSER_DEVICE,
+        # the browser line's STUN/TURN servers, as RTCPeerConnection takes them
+        "ice_servers": [
+            server.model_dump(exclude_defaults=True)
+            for server in runtime.settings.media_ice_servers
+        ],
     }
     html = templates.get_template("desktop.html").render(
         translations=translations(language),

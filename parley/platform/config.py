@@ -12,11 +12,35 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 Role = Literal["web", "engine", "media"]
 ALL_ROLES: tuple[Role, ...] = ("web", "engine", "media")
+_ICE_SCHEMES = ("stun:", "stuns:", "turn:", "turns:")
+
+
+class IceServer(BaseModel):
+    """A STUN or TURN server for the browser lines (the gateway's and the browser's
+    RTCPeerConnection): `{"urls": ["turn:turn.example.com:3478"], "username": "…",
+    "credential": "…"}`; TURN needs the username and credential, STUN none."""
+
+    urls: list[str] = Field(min_length=1)
+    username: str = ""
+    credential: str = ""
+
+    @field_validator("urls", mode="before")
+    @classmethod
+    def _one_or_more(cls, value: object) -> object:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("urls")
+    @classmethod
+    def _ice_urls(cls, urls: list[str]) -> list[str]:
+        for url in urls:
+            if not url.startswith(_ICE_SCHEMES):
+                raise ValueError(f"{url!r} is not a stun:, stuns:, turn: or turns: URL")
+        return urls
 
 
 class Settings(BaseSettings):
@@ -63,10 +87,33 @@ class Settings(BaseSettings):
     voice_ring_seconds: int = Field(
         default=20, ge=5, le=120, description="How long an agent's phone rings per attempt."
     )
+    media_host: str = Field(
+        default="127.0.0.1",
+        description="Where Asterisk reaches the media gateway's AudioSocket server.",
+    )
+    media_port: int = Field(
+        default=0,
+        ge=0,
+        le=65535,
+        description="The AudioSocket server's port; 0: any free one (the engine learns it).",
+    )
+    media_bind: str = Field(
+        default="", description="Address the media role listens on; empty: media_host."
+    )
+    media_ice_servers: list[IceServer] = Field(
+        default_factory=list,
+        description='STUN/TURN servers of the browser lines, as JSON: [{"urls": '
+        '["turn:host:3478"], "username": "…", "credential": "…"}]; empty: none (a LAN).',
+    )
     argon2_time_cost: int = Field(default=3, ge=1, le=20)
     argon2_memory_kib: int = Field(default=64 * 1024, ge=8 * 1024, le=1024 * 1024)
     login_max_failures: int = Field(default=5, ge=1)
     login_window_seconds: int = Field(default=300, ge=1)
+    geoip_database_path: Path | None = Field(
+        default=None,
+        description="A MaxMind City database (.mmdb) for visitors' city and country; "
+        "unset: left blank.",
+    )
 
     @field_validator("roles", mode="before")
     @classmethod

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from parley.platform.agents.protocol import CallCommand, HelpClear, HelpRaise
 from parley.platform.auth.passwords import configure as configure_password_hashing
 from parley.platform.bus import Bus, create_bus
 from parley.platform.clock import Clock, SystemClock
@@ -63,9 +64,23 @@ class Mailer(Protocol):
         ...
 
 
-# (agent id, interaction id, action, digits): the agent socket's `call.command` frames,
-# carried out by the telephony role (platform cannot import it).
-CallCommandHandler = Callable[[int, int, str, str | None], Awaitable[None]]
+# (agent id, frame): the agent socket's `call.command` frames, carried out by the
+# telephony role (platform cannot import it); returns the result fields of the ack.
+CallCommandHandler = Callable[[int, CallCommand], Awaitable[dict[str, Any]]]
+
+# (agent id, action, SDP): the agent socket's `line.offer` ("offer", the browser's SDP)
+# and `line.hangup` ("hangup", None) frames, for the media role's gateway; an offer
+# returns the complete answer SDP.
+LineSignalHandler = Callable[[int, str, str | None], Awaitable[str | None]]
+
+# (agent id): the agent's browser line as the media gateway sees it now (`status`,
+# `codec`, `in_call`, as in `line.status` events), None without a line; for the agent
+# socket's snapshot, so a reconnecting desktop knows its line.
+LineStatusLookup = Callable[[int], Awaitable[dict[str, Any] | None]]
+
+# (agent id, frame): the agent socket's `help.raise` / `help.clear` frames, for the
+# telephony role; returns the result fields of the ack.
+HelpHandler = Callable[[int, HelpRaise | HelpClear], Awaitable[dict[str, Any]]]
 
 
 @dataclass
@@ -79,6 +94,9 @@ class Runtime:
     services: list[Service] = field(default_factory=list)
     readiness: dict[str, ReadinessCheck] = field(default_factory=dict)
     call_commands: CallCommandHandler | None = None
+    line_signals: LineSignalHandler | None = None
+    line_status: LineStatusLookup | None = None
+    help_requests: HelpHandler | None = None
     mailer: Mailer | None = None
 
     @classmethod

@@ -314,12 +314,19 @@ def chromium_path() -> Path:
 
 
 @pytest.fixture
-async def browser(chromium_path: Path) -> AsyncIterator[Any]:
+def chromium_args() -> list[str]:
+    """Chromium's command line; a test module overrides it to add flags of its own (the
+    softphone's fake microphone)."""
+    return CHROMIUM_ARGS
+
+
+@pytest.fixture
+async def browser(chromium_path: Path, chromium_args: list[str]) -> AsyncIterator[Any]:
     from playwright.async_api import async_playwright
 
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(
-            executable_path=str(chromium_path), args=CHROMIUM_ARGS
+            executable_path=str(chromium_path), args=chromium_args
         )
         try:
             yield browser

@@ -13,6 +13,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from parley.platform.admin_api import (
+    chat_invitations,
     chat_widgets,
     contacts,
     directory,
@@ -30,6 +31,7 @@ def routers() -> list[APIRouter]:
         *quick_replies.routers(),
         *contacts.routers(),
         *chat_widgets.routers(),
+        *chat_invitations.routers(),
         *voice.routers(),
         *email_accounts.routers(),
     ]

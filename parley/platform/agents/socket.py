@@ -40,7 +40,7 @@ CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_RATE_LIMITED = 4429
 
-_AGENT_EVENTS = ("agent.*", "offer.*", "interaction.*", "chat.*", "call.*")
+_AGENT_EVENTS = ("agent.*", "offer.*", "interaction.*", "chat.*", "call.*", "line.*")
 
 
 class VoiceNotConfigured(DomainError):
@@ -48,12 +48,19 @@ class VoiceNotConfigured(DomainError):
         super().__init__("voice_unavailable", "This process has no voice service.")
 
 
+class MediaNotConfigured(DomainError):
+    def __init__(self) -> None:
+        super().__init__("media_unavailable", "This process has no media gateway.")
+
+
 def _concerns(event: Event, agent_id: int) -> bool:
     payload = event.payload
     return payload.get("agent_id") == agent_id or agent_id in payload.get("agent_ids", ())
 
 
-def snapshot(engine: Engine, agent_id: int, now_iso: str) -> dict[str, Any]:
+def snapshot(
+    engine: Engine, agent_id: int, now_iso: str, line: dict[str, Any] | None = None
+) -> dict[str, Any]:
     view = engine.agent(agent_id)
     agent: dict[str, Any] = {"state": "offline"}
     if view is not None:
@@ -79,7 +86,13 @@ def snapshot(engine: Engine, agent_id: int, now_iso: str) -> dict[str, Any]:
         }
         for offer in engine.ringing_offers(agent_id)
     ]
-    return {"type": "snapshot", "server_time": now_iso, "agent": agent, "offers": offers}
+    return {
+        "type": "snapshot",
+        "server_time": now_iso,
+        "agent": agent,
+        "offers": offers,
+        "line": line,
+    }
 
 
 async def _handle(
@@ -87,10 +100,22 @@ async def _handle(
 ) -> dict[str, Any] | None:
     """Carry out one desktop frame; return the result fields of its ack."""
     match frame:
-        case protocol.CallCommand(interaction_id=interaction_id, action=action):
+        case protocol.CallCommand():
             if runtime.call_commands is None:
                 raise VoiceNotConfigured()
-            await runtime.call_commands(agent_id, interaction_id, action, frame.digits)
+            return await runtime.call_commands(agent_id, frame)
+        case protocol.LineOffer(sdp=sdp):
+            if runtime.line_signals is None:
+                raise MediaNotConfigured()
+            return {"sdp": await runtime.line_signals(agent_id, "offer", sdp)}
+        case protocol.LineHangup():
+            if runtime.line_signals is None:
+                raise MediaNotConfigured()
+            await runtime.line_signals(agent_id, "hangup", None)
+        case protocol.HelpRaise() | protocol.HelpClear():
+            if runtime.help_requests is None:
+                raise VoiceNotConfigured()
+            return await runtime.help_requests(agent_id, frame)
         case protocol.Heartbeat():
             engine.heartbeat(agent_id)
             return None
@@ -128,10 +153,16 @@ class _Connection:
 
     async def send_snapshot(self) -> None:
         now = self.runtime.clock.now().isoformat()
-        await self.send(snapshot(self.engine, self.agent_id, now))
+        lookup = self.runtime.line_status
+        line = await lookup(self.agent_id) if lookup is not None else None
+        await self.send(snapshot(self.engine, self.agent_id, now, line))
 
     async def forward_events(self) -> None:
-        async with self.runtime.bus.subscribe(*_AGENT_EVENTS) as events:
+        # Keyed: the bus hands over only this agent's events (`_concerns`), so a process
+        # with many desktops does not wake each of them for every event.
+        async with self.runtime.bus.subscribe(*_AGENT_EVENTS, keyed=True) as events:
+            events.watch("agent_id", self.agent_id)
+            events.watch("agent_ids", self.agent_id)
             async for event in events:
                 if _concerns(event, self.agent_id):
                     await self.send(
@@ -183,7 +214,9 @@ class _Connection:
         except DomainError as exc:
             await self.send(protocol.error(frame_id, exc.code, exc.message))
             return
-        if result is not None:
+        if isinstance(frame, protocol.LineOffer) and result is not None:
+            await self.send({"type": "line.answer", "id": frame_id, **result})
+        elif result is not None:
             await self.send(protocol.ack(frame_id, **result))
 
 

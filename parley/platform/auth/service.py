@@ -7,6 +7,7 @@ seconds to wait, whatever the password.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -110,12 +111,16 @@ async def authenticate(
             log.warning("auth.login_throttled", username=username, ip=ip)
             raise LoginThrottled(wait)
         user = await db.scalar(select(User).where(User.username == username))
-        is_valid = verify_password(user.password_hash if user else None, password)
+        # Argon2 is seconds of CPU under load by design: off the event loop, so one login
+        # does not stall every socket of the process.
+        is_valid = await asyncio.to_thread(
+            verify_password, user.password_hash if user else None, password
+        )
         succeeded = user is not None and is_valid and user.is_active
         db.add(LoginAttempt(username=username, ip=ip, at=now, succeeded=succeeded))
         await db.execute(delete(LoginAttempt).where(LoginAttempt.at < now - timedelta(days=30)))
         if user is not None and succeeded and needs_rehash(user.password_hash):
-            user.password_hash = hash_password(password)
+            user.password_hash = await asyncio.to_thread(hash_password, password)
     if user is None or not succeeded:
         log.info("auth.login_failed", username=username, ip=ip)
         raise InvalidCredentials()

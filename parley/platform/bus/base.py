@@ -24,8 +24,9 @@ class Bus(Protocol):
         """Deliver `event` to every matching subscription, in publish order; never waits
         for subscribers."""
 
-    def subscribe(self, *patterns: str, maxsize: int = 1000) -> Subscription:
-        """Events whose type matches any fnmatch-style pattern (`agent.*`, `*`), from now on."""
+    def subscribe(self, *patterns: str, maxsize: int = 1000, keyed: bool = False) -> Subscription:
+        """Events whose type matches any fnmatch-style pattern (`agent.*`, `*`), from now on;
+        `keyed`: only those naming a (field, value) it watches (`Subscription.watch`)."""
         ...
 
     async def close(self) -> None:

@@ -115,10 +115,10 @@ class RedisBus:
             approximate=True,
         )
 
-    def subscribe(self, *patterns: str, maxsize: int = 1000) -> Subscription:
+    def subscribe(self, *patterns: str, maxsize: int = 1000, keyed: bool = False) -> Subscription:
         if self._closed:
             raise BusNotRunning("the bus is closed")
-        return self._fanout.subscribe(patterns, maxsize)
+        return self._fanout.subscribe(patterns, maxsize, keyed)
 
     async def close(self) -> None:
         self._closed = True

@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from datetime import datetime
 
 from parley.platform.agents import AgentState, AgentView, is_accepting_offers
+from parley.platform.models import PickMode, QueueSkill, Schedule
 from parley.platform.models import Queue as QueueRow
-from parley.platform.models import QueueSkill, Schedule
 from parley.platform.routing import Agent, OverflowRule, Queue, Strategy
 from parley.platform.schedules import WeeklyHours
 
@@ -39,6 +39,7 @@ def routing_queue(row: QueueRow, skills: list[QueueSkill], schedule: Schedule | 
         is_open=is_open if isinstance(is_open, bool) else is_open.is_open,
         after_hours_action=row.after_hours_action,
         allows_blending=row.allows_blending,
+        is_manual_pick=row.pick_mode is PickMode.MANUAL,
     )
 
 

@@ -120,6 +120,9 @@ class EnqueueRequest:
     # Work left for when agents are back (a voicemail after hours): queued even while
     # the queue is closed or full.
     after_hours: bool = False
+    # Agents not offered it before the queue's decliner cooldown (as if they had
+    # declined it): e.g. the agent who moves an email on, still holding the old one.
+    excluded_agent_ids: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -683,6 +686,8 @@ class Engine:
         preferred = request.preferred_agent_id
         if preferred is None and request.contact_id is not None:
             preferred = await self._sticky_agent(db, request.contact_id)
+        if preferred in request.excluded_agent_ids:
+            preferred = None  # not held for an agent who may not have it now
         if preferred is not None:
             attributes["preferred_agent_id"] = preferred
         interaction = Interaction(
@@ -704,7 +709,8 @@ class Engine:
         )
         db.add(interaction)
         await db.flush()
-        self._add_task(interaction, now, admitted=request.after_hours)
+        excluded = frozenset(str(agent_id) for agent_id in request.excluded_agent_ids)
+        self._add_task(interaction, now, excluded, admitted=request.after_hours)
         estimate = self._router.estimate_wait(str(interaction.id))
         pending.emit(
             "interaction.queued",
@@ -868,6 +874,128 @@ class Engine:
         if agent_id in self._agents:
             await self._apply(db, pending, now, InteractionMissed(agent_id, str(interaction_id)))
         await self._requeue(db, pending, now, interaction_id, excluded=frozenset({agent_id}))
+
+    async def transfer(
+        self, interaction_id: int, queue_id: int, preferred_agent_id: int | None = None
+    ) -> None:
+        """The agent hands work on (a chat transferred, F-CH-6): it leaves their hands
+        with no wrap-up and no miss and waits in `queue_id` keeping its age, held for
+        `preferred_agent_id` first when given (a transfer to an agent). The agent who
+        handed it on is not offered it again before the queue's decliner cooldown."""
+        await self._execute(self._transfer, interaction_id, queue_id, preferred_agent_id)
+
+    async def _transfer(
+        self,
+        db: AsyncSession,
+        pending: _Pending,
+        now: datetime,
+        interaction_id: int,
+        queue_id: int,
+        preferred_agent_id: int | None,
+    ) -> None:
+        if queue_id not in self._queues:
+            raise NotFound("Queue", queue_id)
+        interaction, agent_id = await self._in_progress(db, interaction_id)
+        if preferred_agent_id is not None and str(preferred_agent_id) == agent_id:
+            raise Conflict("same_agent", "The work is already in this agent's hands.")
+        attributes = {**interaction.attributes, "transferred_from_agent_id": int(agent_id)}
+        attributes.pop("preferred_agent_id", None)
+        if preferred_agent_id is not None:
+            attributes["preferred_agent_id"] = preferred_agent_id
+        interaction.attributes = attributes
+        interaction.queue_id = queue_id
+        pending.emit(
+            "interaction.transferred",
+            interaction_id=interaction_id,
+            agent_id=int(agent_id),
+            queue_id=queue_id,
+            to_agent_id=preferred_agent_id,
+            channel=interaction.channel.value,
+        )
+        if agent_id in self._agents:
+            await self._apply(db, pending, now, InteractionEnded(agent_id, str(interaction_id)))
+        await self._requeue(db, pending, now, interaction_id, excluded=frozenset({agent_id}))
+
+    async def take(self, agent_id: int, interaction_id: int) -> None:
+        """The agent takes waiting work themselves, from a group queue (manual pick,
+        F-RT-6): it is in their hands at once, with no offer. Refused (Conflict)
+        `not_waiting` once it no longer waits (of two agents taking it, one wins),
+        `not_eligible` when the agent may not take its queue's work, `channel_full` when
+        the channel is full for them (ringing offers count), and as `start_outbound`
+        while they are offline or wrap up."""
+        await self._execute(self._take, agent_id, interaction_id)
+
+    async def _take(
+        self, db: AsyncSession, pending: _Pending, now: datetime, agent_id: int, interaction_id: int
+    ) -> None:
+        key = self._require_agent(agent_id)
+        interaction = await db.get(Interaction, interaction_id)
+        if (
+            interaction is None
+            or interaction_id not in self._queued
+            or interaction.state is not InteractionState.QUEUED
+        ):
+            raise Conflict("not_waiting", f"Interaction {interaction_id} is not waiting.")
+        if key not in self._router.agents_for(str(interaction.queue_id)):
+            raise Conflict("not_eligible", f"Agent {agent_id} does not serve this queue.")
+        channel = interaction.channel.value
+        view = self._agents[key]
+        in_hand = sum(1 for i in view.interactions if i.channel == channel)
+        ringing = sum(1 for offer in view.offers if offer.channel == channel)
+        if in_hand + ringing >= self._profiles[key].capacity.get(channel, 0):
+            raise Conflict("channel_full", f"Agent {agent_id} has no room on {channel}.")
+        self._router_forget(interaction_id, now)
+        await self._apply(db, pending, now, OutboundStarted(key, str(interaction_id), channel))
+        interaction.state = InteractionState.ACTIVE
+        interaction.agent_id = agent_id
+        interaction.answered_at = now
+        pending.emit(
+            "interaction.assigned",
+            interaction_id=interaction_id,
+            agent_id=agent_id,
+            channel=channel,
+            queue_id=interaction.queue_id,
+            direction=interaction.direction.value,
+            taken=True,
+        )
+
+    async def take_over(self, interaction_id: int, agent_id: int) -> None:
+        """Work in one agent's hands goes into `agent_id`'s at once, with no offer (a
+        supervisor takes over a chat, F-CH-6); the first agent is left with no wrap-up.
+        Refused like `start_outbound` when `agent_id` cannot take it now."""
+        await self._execute(self._take_over, interaction_id, agent_id)
+
+    async def _take_over(
+        self, db: AsyncSession, pending: _Pending, now: datetime, interaction_id: int, agent_id: int
+    ) -> None:
+        key = self._require_agent(agent_id)
+        interaction, holder = await self._in_progress(db, interaction_id)
+        if holder == key:
+            raise Conflict("same_agent", "The work is already in this agent's hands.")
+        channel = interaction.channel.value
+        in_hand = sum(1 for i in self._agents[key].interactions if i.channel == channel)
+        if in_hand >= max(self._profiles[key].capacity.get(channel, 0), 1):
+            raise Conflict("channel_full", f"Agent {agent_id} has no room on {channel}.")
+        await self._apply(db, pending, now, OutboundStarted(key, str(interaction_id), channel))
+        if holder in self._agents:
+            await self._apply(db, pending, now, InteractionEnded(holder, str(interaction_id)))
+        interaction.agent_id = agent_id
+        pending.emit(
+            "interaction.transferred",
+            interaction_id=interaction_id,
+            agent_id=int(holder),
+            queue_id=interaction.queue_id,
+            to_agent_id=agent_id,
+            channel=channel,
+        )
+        pending.emit(
+            "interaction.assigned",
+            interaction_id=interaction_id,
+            agent_id=agent_id,
+            channel=channel,
+            queue_id=interaction.queue_id,
+            direction=interaction.direction.value,
+        )
 
     async def _finish_wrap_up(self, db: AsyncSession, agent_id: str) -> None:
         for interaction_id in self._wrapping.pop(agent_id, []):
@@ -1126,6 +1254,11 @@ class Engine:
     def agent(self, agent_id: int) -> AgentView | None:
         return self._agents.get(str(agent_id))
 
+    def capacity(self, agent_id: int, channel: str) -> int:
+        """How much work of `channel` a logged-in agent may have at once (0: unknown)."""
+        profile = self._profiles.get(str(agent_id))
+        return profile.capacity.get(channel, 0) if profile is not None else 0
+
     def agents(self) -> list[AgentView]:
         return sorted(self._agents.values(), key=lambda view: int(view.agent_id))
 
@@ -1143,6 +1276,10 @@ class Engine:
     def has_agents_for(self, queue_id: int) -> bool:
         """Whether the queue is open now with a logged-in agent who may take its work."""
         return self._router.has_agents_for(str(queue_id), self._clock.now())
+
+    def agents_for(self, queue_id: int) -> frozenset[int]:
+        """The logged-in agents who qualify for the queue, busy or not."""
+        return frozenset(int(agent_id) for agent_id in self._router.agents_for(str(queue_id)))
 
     def estimate(self, interaction_id: int) -> Any:
         return self._router.estimate_wait(str(interaction_id))

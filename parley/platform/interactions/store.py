@@ -16,6 +16,8 @@ from parley.platform.models import (
     AgentStateLog,
     Case,
     CaseStatus,
+    Channel,
+    ChatRating,
     Contact,
     Disposition,
     Interaction,
@@ -45,6 +47,12 @@ class HistoryEntry:
     disposition_id: int | None
     disposition_name: str | None
     wrap_up_notes: str
+    csat_rating: int | None = None  # the visitor's rating of a chat (F-CH-8), 1..5
+    csat_comment: str = ""
+    # A call's audio (F-VO-5): its recordings' file names and a voicemail's, for the
+    # history's player; who may listen is the telephony routes' rule.
+    recordings: tuple[str, ...] = ()
+    voicemail: str | None = None
 
 
 async def contact_history(db: AsyncSession, contact_id: int, limit: int) -> list[HistoryEntry]:
@@ -53,10 +61,18 @@ async def contact_history(db: AsyncSession, contact_id: int, limit: int) -> list
         raise NotFound("Contact", contact_id)
     agent = aliased(User)
     rows = await db.execute(
-        select(Interaction, Queue.name, agent.display_name, Disposition.name)
+        select(
+            Interaction,
+            Queue.name,
+            agent.display_name,
+            Disposition.name,
+            ChatRating.rating,
+            ChatRating.comment,
+        )
         .outerjoin(Queue, Queue.id == Interaction.queue_id)
         .outerjoin(agent, agent.id == Interaction.agent_id)
         .outerjoin(Disposition, Disposition.id == Interaction.disposition_id)
+        .outerjoin(ChatRating, ChatRating.interaction_id == Interaction.id)
         .where(Interaction.contact_id == contact_id)
         .order_by(Interaction.created_at.desc(), Interaction.id.desc())
         .limit(limit)
@@ -78,8 +94,12 @@ async def contact_history(db: AsyncSession, contact_id: int, limit: int) -> list
             disposition_id=row.disposition_id,
             disposition_name=disposition_name,
             wrap_up_notes=row.wrap_up_notes,
+            csat_rating=rating,
+            csat_comment=comment or "",
+            recordings=tuple(str(name) for name in row.attributes.get("recordings", ())),
+            voicemail=str(row.attributes["voicemail"]) if row.attributes.get("voicemail") else None,
         )
-        for row, queue_name, agent_name, disposition_name in rows
+        for row, queue_name, agent_name, disposition_name, rating, comment in rows
     ]
 
 
@@ -174,4 +194,21 @@ async def agent_work(db: AsyncSession, agent_id: int) -> list[WorkItem]:
         )
         .order_by(Interaction.answered_at, Interaction.id)
     )
-    return [_work_item(row) for row in rows]
+    items = [_work_item(row) for row in rows]
+    # Chats in another agent's hands that this one was invited into (a conference,
+    # F-CH-6): the attributes name the guests; live chats are few, so read them all.
+    guests_of = await db.execute(
+        _work_query()
+        .where(
+            Interaction.channel == Channel.CHAT,
+            Interaction.state == InteractionState.ACTIVE,
+            Interaction.agent_id != agent_id,
+        )
+        .order_by(Interaction.answered_at, Interaction.id)
+    )
+    items += [
+        _work_item(row)
+        for row in guests_of
+        if agent_id in row[0].attributes.get("chat_participants", ())
+    ]
+    return items

@@ -5,7 +5,15 @@ test fixtures rely on that).
 """
 
 from parley.platform.models.calendar import FollowUp
-from parley.platform.models.chat import ChatVisitor, ChatWidget
+from parley.platform.models.chat import (
+    ChatBan,
+    ChatFile,
+    ChatInvitationScenario,
+    ChatRating,
+    ChatVisitor,
+    ChatVisitorComment,
+    ChatWidget,
+)
 from parley.platform.models.customers import (
     Case,
     CasePriority,
@@ -28,6 +36,7 @@ from parley.platform.models.interactions import (
 )
 from parley.platform.models.routing import (
     Disposition,
+    PickMode,
     Queue,
     QueueSkill,
     QuickReply,
@@ -39,7 +48,10 @@ from parley.platform.models.security import ApiToken, AuditLog, LoginAttempt, Us
 from parley.platform.models.voice import (
     BlockedCaller,
     CallbackState,
+    CallForward,
+    HelpRequest,
     IvrMenu,
+    QueueVoiceSettings,
     ScheduledCallback,
     VoiceNumber,
 )
@@ -50,12 +62,18 @@ __all__ = [
     "ApiToken",
     "AuditLog",
     "BlockedCaller",
+    "CallForward",
     "CallbackState",
     "Case",
     "CasePriority",
     "CaseStatus",
     "Channel",
+    "ChatBan",
+    "ChatFile",
+    "ChatInvitationScenario",
+    "ChatRating",
     "ChatVisitor",
+    "ChatVisitorComment",
     "ChatWidget",
     "Contact",
     "ContactIdentity",
@@ -65,6 +83,7 @@ __all__ = [
     "EmailDraft",
     "EmailTemplate",
     "FollowUp",
+    "HelpRequest",
     "Interaction",
     "InteractionState",
     "IvrMenu",
@@ -73,8 +92,10 @@ __all__ = [
     "MessageKind",
     "Offer",
     "OfferOutcome",
+    "PickMode",
     "Queue",
     "QueueSkill",
+    "QueueVoiceSettings",
     "QuickReply",
     "ReasonCode",
     "Role",

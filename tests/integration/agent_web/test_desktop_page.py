@@ -8,6 +8,7 @@ import re
 
 import httpx
 
+from parley.platform.config import IceServer
 from parley.platform.models import Role
 from tests.conftest import PASSWORD, Api
 
@@ -105,3 +106,20 @@ async def test_static_files_are_served_with_their_types_and_nothing_else(api: Ap
             "/static/agent/templates/desktop.html",
         ):
             assert (await browser.get(path)).status_code == 404, path
+
+
+async def test_the_page_hands_the_softphone_its_ice_servers(api: Api) -> None:
+    await api.create_user(Role.AGENT, "anna")
+    async with _browser(api) as browser:
+        await browser.post("/login", data={"username": "anna", "password": PASSWORD})
+        config = _json_script((await browser.get("/agent")).text, "desktop-config")
+        assert config["ice_servers"] == []  # none configured: a LAN
+        api.app.state.runtime.settings.media_ice_servers = [
+            IceServer(urls=["stun:stun.example.com:3478"]),
+            IceServer(urls=["turns:turn.example.com:443"], username="u", credential="c"),
+        ]
+        config = _json_script((await browser.get("/agent")).text, "desktop-config")
+        assert config["ice_servers"] == [
+            {"urls": ["stun:stun.example.com:3478"]},
+            {"urls": ["turns:turn.example.com:443"], "username": "u", "credential": "c"},
+        ]

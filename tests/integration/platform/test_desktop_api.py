@@ -680,6 +680,10 @@ async def test_contact_history_is_newest_first_across_channels_with_names(desk: 
         "disposition_id": resolved_id,
         "disposition_name": "Resolved",
         "wrap_up_notes": "sorted",
+        "recordings": [],
+        "voicemail": None,
+        "csat_rating": None,
+        "csat_comment": "",
     }
     by_id = {entry["id"]: entry for entry in history}
     assert (by_id[email]["queue_name"], by_id[email]["agent_name"]) == ("Sales", "Boris Nowak")

@@ -138,6 +138,36 @@ async def test_patterns_select_events_by_type(bus: MemoryBus) -> None:
     assert [e.type for e in await drain(chat_or_email)] == ["chat.message", "email.received"]
 
 
+async def test_a_keyed_subscription_gets_only_the_events_naming_what_it_watches(
+    bus: MemoryBus,
+) -> None:
+    anna = bus.subscribe("chat.*", "offer.*", keyed=True)
+    anna.watch("agent_id", 7)
+    anna.watch("agent_ids", 7)
+    visitor = bus.subscribe("chat.*", keyed=True)  # watches nothing yet: gets nothing
+    for payload in (
+        {"n": 1, "agent_id": 7, "interaction_id": 3},
+        {"n": 2, "agent_id": 8, "interaction_id": 4},
+        {"n": 3, "agent_ids": [8, 7], "agent_id": 7},  # both keys: delivered once
+        {"n": 4, "agent_id": None},
+        {"n": 5, "agent_ids": [{"not": "hashable"}]},
+    ):
+        await bus.publish(Event.create("chat.message", payload))
+    visitor.watch("interaction_id", 4)
+    await bus.publish(Event.create("chat.message", {"n": 6, "interaction_id": 4}))
+    visitor.unwatch("interaction_id", 4)
+    visitor.watch("interaction_id", 5)
+    await bus.publish(Event.create("chat.read", {"n": 7, "interaction_id": 4}))
+    await bus.publish(Event.create("chat.read", {"n": 8, "interaction_id": 5}))
+    await bus.publish(Event.create("case.updated", {"n": 9, "interaction_id": 5}))  # type
+
+    assert [e.payload["n"] for e in await drain(anna)] == [1, 3]
+    assert [e.payload["n"] for e in await drain(visitor)] == [6, 8]
+    assert len(bus._fanout) == 0 and not bus._fanout._by_key  # closing unwatched all
+    with pytest.raises(ValueError, match="keyed"):
+        bus.subscribe("*").watch("agent_id", 1)
+
+
 async def test_subscribe_needs_a_pattern(bus: MemoryBus) -> None:
     with pytest.raises(ValueError, match="pattern"):
         bus.subscribe()

@@ -92,6 +92,7 @@ export class Desktop extends EventTarget {
         if (this.offers.delete(frame.offer_id)) this.changed("offers");
         break;
       case "interaction.assigned":
+      case "interaction.transferred":
       case "interaction.ended":
       case "interaction.disposition_set":
         this.readWork();
@@ -99,6 +100,7 @@ export class Desktop extends EventTarget {
         break;
       default:
         if (frame.type.startsWith("chat.")) {
+          if (frame.type === "chat.invited") this.readWork(); // a conference joined or left
           this.dispatchEvent(new CustomEvent("channel", { detail: frame }));
         }
         break;

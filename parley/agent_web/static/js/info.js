@@ -5,6 +5,7 @@ import { api } from "./api.js";
 import { byId, clear, fill, h } from "./dom.js";
 import { caseSummary, ivrPath } from "./offers.js";
 import { formatDateTime, label, t } from "./strings.js";
+import { callAudio } from "./voice.js";
 
 export class InfoPanel {
   constructor(desktop) {
@@ -89,6 +90,11 @@ export class InfoPanel {
               entry.agent_name ? ` · ${entry.agent_name}` : "",
               entry.disposition_name ? h("span", { class: "badge" }, entry.disposition_name) : null,
               entry.wrap_up_notes ? h("p", { class: "note" }, entry.wrap_up_notes) : null,
+              entry.csat_rating
+                ? h("p", { class: "csat" }, t("chat.csat", { rating: entry.csat_rating }),
+                    entry.csat_comment ? ` · ${entry.csat_comment}` : "")
+                : null,
+              callAudio(entry),
             )))
         : h("p", { class: "empty" }, t("info.no_history")),
     );
