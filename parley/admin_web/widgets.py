@@ -31,6 +31,7 @@ from starlette.datastructures import FormData
 
 from parley.admin_web.api import templates
 from parley.chat_channel import widget
+from parley.chat_channel.widget_api import widget_settings
 from parley.platform.admin_api.chat_invitations import (
     ChatInvitationScenarioCreate,
     chat_invitation_scenarios,
@@ -360,27 +361,7 @@ async def widget_preview_config(
     if principal is None:
         raise NotAuthenticated()
     row = await chat_widgets.find(_context(request, db, runtime, principal), widget_id)
-    look = widget.Look(
-        button_text=row.button_text,
-        window_title=row.window_title,
-        accent_color=row.accent_color,
-        accent_text_color=row.accent_text_color,
-        position=row.position,
-        offset_x=row.offset_x,
-        offset_y=row.offset_y,
-        operator_name=row.operator_name,
-        operator_photo_url=row.operator_photo_url,
-    )
-    forms = widget.Forms(
-        prechat_fields=tuple(row.prechat_fields),
-        prechat_required=tuple(row.prechat_required),
-        offline_form_enabled=row.offline_form_enabled,
-        holding_after_seconds=row.holding_after_seconds,
-        holding_text=row.holding_text,
-        contacts_after_seconds=row.contacts_after_seconds,
-        contacts_text=row.contacts_text,
-    )
-    files = widget.FileLimits(row.file_max_bytes, tuple(row.file_kinds))
+    look, forms, files = widget_settings(row)
     language = page_language(request, lang or principal.language, runtime.settings.default_language)
     return widget.config_for(look, translations(language), language, True, forms, files)
 

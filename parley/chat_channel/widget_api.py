@@ -61,6 +61,32 @@ async def widget_script(
     return Response(SCRIPT, media_type="text/javascript; charset=utf-8", headers=headers)
 
 
+def widget_settings(row: ChatWidget) -> tuple[widget.Look, widget.Forms, widget.FileLimits]:
+    """A widget's stored look, forms and file limits, as the widget's config gives them
+    (the admin console's preview shows the same)."""
+    look = widget.Look(
+        button_text=row.button_text,
+        window_title=row.window_title,
+        accent_color=row.accent_color,
+        accent_text_color=row.accent_text_color,
+        position=row.position,
+        offset_x=row.offset_x,
+        offset_y=row.offset_y,
+        operator_name=row.operator_name,
+        operator_photo_url=row.operator_photo_url,
+    )
+    forms = widget.Forms(
+        prechat_fields=tuple(row.prechat_fields),
+        prechat_required=tuple(row.prechat_required),
+        offline_form_enabled=row.offline_form_enabled,
+        holding_after_seconds=row.holding_after_seconds,
+        holding_text=row.holding_text,
+        contacts_after_seconds=row.contacts_after_seconds,
+        contacts_text=row.contacts_text,
+    )
+    return look, forms, widget.FileLimits(row.file_max_bytes, tuple(row.file_kinds))
+
+
 @router.get("/chat/widgets/{public_key}/config", dependencies=[Public])
 async def widget_config(
     public_key: str,
@@ -83,27 +109,7 @@ async def widget_config(
         if origin is None or origin not in row.allowed_origins:
             log.info("widget_config.refused", widget_id=row.id, origin=(origin or "")[:200])
             raise Forbidden("This site may not use this chat widget.")
-        look = widget.Look(
-            button_text=row.button_text,
-            window_title=row.window_title,
-            accent_color=row.accent_color,
-            accent_text_color=row.accent_text_color,
-            position=row.position,
-            offset_x=row.offset_x,
-            offset_y=row.offset_y,
-            operator_name=row.operator_name,
-            operator_photo_url=row.operator_photo_url,
-        )
-        forms = widget.Forms(
-            prechat_fields=tuple(row.prechat_fields),
-            prechat_required=tuple(row.prechat_required),
-            offline_form_enabled=row.offline_form_enabled,
-            holding_after_seconds=row.holding_after_seconds,
-            holding_text=row.holding_text,
-            contacts_after_seconds=row.contacts_after_seconds,
-            contacts_text=row.contacts_text,
-        )
-        files = widget.FileLimits(row.file_max_bytes, tuple(row.file_kinds))
+        look, forms, files = widget_settings(row)
         is_shown = widget.is_shown_on(url, row.show_on, row.hide_on)
         show_in, hide_in = tuple(row.show_in), tuple(row.hide_in)
     if is_shown and (show_in or hide_in):
