@@ -361,6 +361,9 @@ class AgentClient:
             additional_headers={"Cookie": f"parley_session={cookie}", "Origin": self.base_url},
             max_queue=None,
             open_timeout=60,
+            # An overloaded server answers pings late: that is latency to measure, not
+            # a reason for the load generator to drop the connection and abort the run.
+            ping_interval=None,
         )
         await self.socket.send(json.dumps({"type": "state.ready"}))
         self.reader = asyncio.create_task(self.read())
@@ -446,6 +449,9 @@ class VisitorClient:
             local_addr=(visitor_address(self.chat), 0),
             max_queue=None,
             open_timeout=60,
+            # An overloaded server answers pings late: that is latency to measure, not
+            # a reason for the load generator to drop the connection and abort the run.
+            ping_interval=None,
         )
         page = {"url": f"{SITE}/shop/{self.chat}", "title": f"bench-{self.chat}"}
         hello: dict[str, Any] = {"type": "hello", "resume": 0, "page": page}

@@ -9,8 +9,10 @@ sees the ack, and a resend gets the same ack back instead of a second copy (F-CH
 ARCHITECTURE §8: acknowledged, resent after reconnect, never duplicated).
 
 The service loads a conversation (the constructor takes the stored messages and read
-marks back), calls one method per frame or agent action with the time from its clock,
-stores what the result says is new and publishes it. Typing is not stored: it lives for
+marks back; for a new message only its tail is needed: `after_seq` says how many came
+before the messages given, so appending costs no reload of the whole log), calls one
+method per frame or agent action with the time from its clock, stores what the result
+says is new and publishes it. Typing is not stored: it lives for
 seconds, so a restart simply forgets it.
 """
 
@@ -155,8 +157,12 @@ class _Typing:
 class Conversation:
     """One chat's messages and marks, numbered by the server.
 
-    Invariants: `messages[i].seq == i + 1`; a `client_msg_id` appears on at most one
-    message; read marks only move forward and never past the last seq.
+    Invariants: `messages[i].seq == after_seq + i + 1`; a `client_msg_id` appears on at
+    most one message; read marks only move forward and never past the last seq.
+
+    A conversation built with `after_seq` holds only the messages after it (the service
+    checks resends of the earlier ones in the database): it can take and post new
+    messages, but resume and dedupe only within what it holds.
     """
 
     def __init__(
@@ -165,6 +171,7 @@ class Conversation:
         *,
         visitor_name: str | None = None,
         messages: Iterable[Message] = (),
+        after_seq: int = 0,
         visitor_read_up_to: int = 0,
         agent_read_up_to: int = 0,
         closed_reason: CloseReason | None = None,
@@ -172,6 +179,9 @@ class Conversation:
     ) -> None:
         self.conversation_id = conversation_id
         self.visitor_name = visitor_name
+        if after_seq < 0:
+            raise ValueError(f"after_seq {after_seq} is negative")
+        self._after_seq = after_seq
         self._messages: list[Message] = []
         self._by_client_msg_id: dict[str, Message] = {}
         for message in messages:
@@ -187,7 +197,7 @@ class Conversation:
     @property
     def last_seq(self) -> int:
         """The seq of the newest message, 0 when there is none."""
-        return len(self._messages)
+        return self._after_seq + len(self._messages)
 
     @property
     def messages(self) -> tuple[Message, ...]:
@@ -204,7 +214,9 @@ class Conversation:
     def resume(self, last_seq: int) -> tuple[Message, ...]:
         """The messages a widget that has everything up to `last_seq` is missing, in order."""
         self._check_seq(last_seq)
-        return tuple(self._messages[last_seq:])
+        if last_seq < self._after_seq:
+            raise ValueError(f"seq {last_seq} is before the loaded tail ({self._after_seq})")
+        return tuple(self._messages[last_seq - self._after_seq :])
 
     def read_up_to(self, side: Side) -> int:
         return self._read_up_to[side]

@@ -3,10 +3,12 @@ let the domain decide, store what is new, queue the chat, publish what happened.
 
 A conversation is the visitor's open chat `Interaction` of today (F-CH-7: the same one on
 every page and tab), rebuilt into a `domain.Conversation` from its stored `Message` rows
-for each change. The rows carry the domain's numbering (`seq`) and the widget's
-`client_msg_id`, both unique per interaction, so two writers racing (two tabs, an agent
-and the visitor, two web processes) cannot store one message twice or reuse a seq: the
-loser's transaction fails and it retries from a fresh load.
+when a widget resumes it; a new message needs only its tail (the last seq, and a look-up
+of its `client_msg_id`), so taking one is a few indexed reads and one INSERT. The rows
+carry the domain's numbering (`seq`) and the widget's `client_msg_id`, both unique per
+interaction, so two writers racing (two tabs, an agent and the visitor, two web
+processes) cannot store one message twice or reuse a seq: the loser's transaction fails
+and it retries from a fresh load.
 
 The first message of a visitor makes them a `Contact` (with a `visitor` identity) and
 creates the Interaction through the engine, which queues it in the widget's queue.
@@ -41,7 +43,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import structlog
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -339,9 +341,12 @@ class ChatService:
         now = self._runtime.clock.now()
         async with self._runtime.database.transaction() as db:
             visitor = await db.get_one(ChatVisitor, visitor_id)
-            loaded = await self._open_conversation(db, visitor.contact_id, now)
-            if loaded is not None:
-                interaction, conversation = loaded
+            open_id = await self._open_interaction_id(db, visitor.contact_id, now)
+            if open_id is not None:
+                resent = await self._resent(db, open_id, client_msg_id)
+                if resent is not None:
+                    return resent
+                interaction, conversation = await self._load_tail(db, open_id)
                 return await self._take(
                     db, interaction, conversation, client_msg_id, text, now, upload
                 )
@@ -434,7 +439,7 @@ class ChatService:
     async def _greet(self, interaction_id: int) -> int | None:
         now = self._runtime.clock.now()
         async with self._runtime.database.transaction() as db:
-            interaction, conversation = await self._load(db, interaction_id)
+            interaction, conversation = await self._load_tail(db, interaction_id)
             widget_id = interaction.attributes.get("chat_widget_id")
             if (
                 interaction.attributes.get(_GREETING_SENT)
@@ -481,7 +486,7 @@ class ChatService:
     ) -> int:
         now = self._runtime.clock.now()
         async with self._runtime.database.transaction() as db:
-            interaction, conversation = await self._load(db, interaction_id)
+            interaction, conversation = await self._load_tail(db, interaction_id)
             if conversation.closed_reason is not None:
                 raise ChatClosed(interaction_id)
             agent = await db.get(User, agent_id)
@@ -510,7 +515,7 @@ class ChatService:
     async def _post_system(self, interaction_id: int, text: str) -> int | None:
         now = self._runtime.clock.now()
         async with self._runtime.database.transaction() as db:
-            interaction, conversation = await self._load(db, interaction_id)
+            interaction, conversation = await self._load_tail(db, interaction_id)
             if conversation.closed_reason is not None:
                 return None
             author = domain.Author(domain.AuthorKind.SYSTEM)
@@ -562,6 +567,15 @@ class ChatService:
         self, db: AsyncSession, contact_id: int | None, now: datetime
     ) -> tuple[Interaction, domain.Conversation] | None:
         """The contact's chat of today that has not ended, rebuilt, if there is one."""
+        interaction_id = await self._open_interaction_id(db, contact_id, now)
+        if interaction_id is None:
+            return None
+        return await self._load(db, interaction_id)
+
+    async def _open_interaction_id(
+        self, db: AsyncSession, contact_id: int | None, now: datetime
+    ) -> int | None:
+        """The id of the contact's chat of today that has not ended, if there is one."""
         if contact_id is None:
             return None
         start_of_day = now.replace(hour=0, minute=0, second=0, microsecond=0)
@@ -576,9 +590,7 @@ class ChatService:
             .order_by(Interaction.id.desc())
             .limit(1)
         )
-        if interaction_id is None:
-            return None
-        return await self._load(db, interaction_id)
+        return interaction_id
 
     async def _load(
         self, db: AsyncSession, interaction_id: int
@@ -600,6 +612,41 @@ class ChatService:
             closed_reason=domain.CloseReason.ENDED if interaction.ended_at else None,
         )
         return interaction, conversation
+
+    async def _load_tail(
+        self, db: AsyncSession, interaction_id: int
+    ) -> tuple[Interaction, domain.Conversation]:
+        """The chat and a conversation holding none of its messages, only where they end
+        (`after_seq`) and the read marks: enough to number a new message or move a mark.
+        A writer racing for the same seq loses on the unique (interaction_id, seq)."""
+        interaction = await db.get(Interaction, interaction_id)
+        if interaction is None or interaction.channel is not Channel.CHAT:
+            raise NotFound("Chat", interaction_id)
+        last_seq = await db.scalar(
+            select(func.max(Message.seq)).where(Message.interaction_id == interaction_id)
+        )
+        attributes = interaction.attributes
+        conversation = domain.Conversation(
+            conversation_id(interaction_id),
+            after_seq=int(last_seq or 0),
+            visitor_read_up_to=int(attributes.get(_VISITOR_READ, 0)),
+            agent_read_up_to=int(attributes.get(_AGENT_READ, 0)),
+            closed_reason=domain.CloseReason.ENDED if interaction.ended_at else None,
+        )
+        return interaction, conversation
+
+    async def _resent(
+        self, db: AsyncSession, interaction_id: int, client_msg_id: str
+    ) -> Taken | None:
+        """The ack again for a visitor's message already taken in the chat, if it was."""
+        row = await db.scalar(
+            select(Message).where(
+                Message.interaction_id == interaction_id, Message.client_msg_id == client_msg_id
+            )
+        )
+        if row is None:
+            return None
+        return Taken(domain.Receipt(_to_domain(row), is_duplicate=True), interaction_id)
 
     async def _known_message(
         self, db: AsyncSession, contact_id: int | None, client_msg_id: str
@@ -769,7 +816,7 @@ class ChatService:
             self._lock("interaction", interaction_id),
             self._runtime.database.transaction() as db,
         ):
-            interaction, conversation = await self._load(db, interaction_id)
+            interaction, conversation = await self._load_tail(db, interaction_id)
             if not conversation.mark_read(side, up_to):
                 return
             key = _VISITOR_READ if side is domain.Side.VISITOR else _AGENT_READ

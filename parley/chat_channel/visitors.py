@@ -176,6 +176,10 @@ class Visitors:
         self._open_pages: Counter[int] = Counter()
         self._scenarios: dict[int, tuple[float, tuple[invitations.Scenario, ...]]] = {}
         self._supervisors: tuple[float, frozenset[int]] | None = None
+        # Coalescing `announce`: the visitors being announced now, and those changed
+        # again meanwhile (announced once more when the current one is out).
+        self._announcing: set[int] = set()
+        self._announce_again: set[int] = set()
 
     # --- tracking ----------------------------------------------------------------------
 
@@ -237,7 +241,26 @@ class Visitors:
     # --- the list ----------------------------------------------------------------------
 
     async def announce(self, visitor_id: int) -> None:
-        """Publish the visitor's row as `chat.visitor` to the desktops that may see it."""
+        """Publish the visitor's row as `chat.visitor` to the desktops that may see it.
+
+        Changes in a burst (a chat queued, offered and answered at once, pages opening
+        together) coalesce: while the visitor is being announced, another call only asks
+        for one more announcement after it, which reads the row as it is by then."""
+        if visitor_id in self._announcing:
+            self._announce_again.add(visitor_id)
+            return
+        self._announcing.add(visitor_id)
+        try:
+            while True:
+                self._announce_again.discard(visitor_id)
+                await self._announce(visitor_id)
+                if visitor_id not in self._announce_again:
+                    return
+        finally:
+            self._announcing.discard(visitor_id)
+            self._announce_again.discard(visitor_id)
+
+    async def _announce(self, visitor_id: int) -> None:
         async with self._runtime.database.transaction() as db:
             visitor = await db.get(ChatVisitor, visitor_id)
             if visitor is None:
