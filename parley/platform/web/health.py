@@ -57,7 +57,11 @@ async def metrics(_: Admin) -> Response:
 
 
 def _route_template(request: Request) -> str:
-    # Label by route template, not raw path, so ids don't explode the label set.
+    # Label by route template, not raw path, so ids don't explode the label set. FastAPI
+    # leaves the route it matched in the scope; others (mounts) are matched again.
+    matched = request.scope.get("route")
+    if matched is not None:
+        return str(getattr(matched, "path", "unmatched"))
     for route in request.app.router.routes:
         match, _ = route.matches(request.scope)
         if match == Match.FULL:
