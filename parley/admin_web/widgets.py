@@ -29,7 +29,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import FormData
 
-from parley.admin_web.api import templates
+from parley.admin_web.api import SupervisorPage, _render
 from parley.chat_channel import widget
 from parley.chat_channel.widget_api import widget_settings
 from parley.platform.admin_api.chat_invitations import (
@@ -44,7 +44,6 @@ from parley.platform.i18n import Language, translations
 from parley.platform.models import ChatInvitationScenario, ChatWidget, Queue
 from parley.platform.web.deps import (
     ADMINS,
-    SUPERVISORS,
     DbDep,
     NotAuthenticated,
     RuntimeDep,
@@ -54,7 +53,6 @@ from parley.platform.web.pages import SignedInPage, page_language
 
 router = APIRouter(tags=["admin console"], include_in_schema=False)
 
-SupervisorPage = Annotated[Principal | None, Depends(SignedInPage(SUPERVISORS))]
 AdminPage = Annotated[Principal | None, Depends(SignedInPage(ADMINS))]
 
 # Form inputs holding one value a line.
@@ -98,16 +96,6 @@ def _context(
     request: Request, db: AsyncSession, runtime: RuntimeDep, principal: Principal
 ) -> Context:
     return Context(db, principal, runtime, client_ip(request))
-
-
-def _render(
-    template: str, language: Language, *, status_code: int = 200, **context: Any
-) -> HTMLResponse:
-    html = templates.get_template(template).render(
-        translations=translations(language), lang=language, **context
-    )
-    # Forms carry a CSRF token: never keep them in a cache.
-    return HTMLResponse(html, status_code=status_code, headers={"Cache-Control": "no-store"})
 
 
 def _field_errors(error: ValidationError | RequestValidationError) -> dict[str, str]:

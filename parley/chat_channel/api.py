@@ -543,7 +543,7 @@ class SentOut(BaseModel):
     seq: int
 
 
-async def _authorized(request: Request, me: Principal, interaction_id: int) -> ChatService:
+async def authorized_chat(request: Request, me: Principal, interaction_id: int) -> ChatService:
     """The chat service, once the caller may act on this chat: 404 for no such chat,
     403 unless it is the caller's own chat or the caller supervises."""
     service = chat_service(request.app)
@@ -553,7 +553,7 @@ async def _authorized(request: Request, me: Principal, interaction_id: int) -> C
 
 @router.get("/api/chats/{interaction_id}/messages", tags=["chat"])
 async def get_chat_messages(interaction_id: int, request: Request, me: AnyUser) -> TranscriptOut:
-    service = await _authorized(request, me, interaction_id)
+    service = await authorized_chat(request, me, interaction_id)
     return TranscriptOut.of(await service.transcript(interaction_id))
 
 
@@ -562,7 +562,7 @@ async def post_chat_message(
     interaction_id: int, body: AgentMessageIn, request: Request, me: AnyUser
 ) -> SentOut:
     """Send the agent's message to the visitor (409 `chat_closed` once the chat ended)."""
-    service = await _authorized(request, me, interaction_id)
+    service = await authorized_chat(request, me, interaction_id)
     return SentOut(seq=await service.post_agent_message(interaction_id, me.user_id, body.text))
 
 
@@ -570,12 +570,12 @@ async def post_chat_message(
 async def post_chat_typing(
     interaction_id: int, body: TypingIn, request: Request, me: AnyUser
 ) -> None:
-    service = await _authorized(request, me, interaction_id)
+    service = await authorized_chat(request, me, interaction_id)
     await service.set_agent_typing(interaction_id, body.is_typing)
 
 
 @router.post("/api/chats/{interaction_id}/read", tags=["chat"], status_code=204)
 async def post_chat_read(interaction_id: int, body: ReadIn, request: Request, me: AnyUser) -> None:
     """The agent has read up to `up_to` (404 if it is not a seq of the chat)."""
-    service = await _authorized(request, me, interaction_id)
+    service = await authorized_chat(request, me, interaction_id)
     await service.mark_read_by_agent(interaction_id, body.up_to)

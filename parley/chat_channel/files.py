@@ -49,7 +49,7 @@ from sqlalchemy import select
 from starlette.datastructures import UploadFile
 
 from parley.chat_channel import domain, protocol
-from parley.chat_channel.api import _authorized, chat_service, rate_limiter
+from parley.chat_channel.api import authorized_chat, chat_service, rate_limiter
 from parley.chat_channel.service import Upload
 from parley.platform.errors import DomainError, Forbidden, NotFound
 from parley.platform.models import ChatFile, ChatVisitor, ChatWidget, Interaction
@@ -477,7 +477,7 @@ async def _rules_of_chat(runtime: Runtime, interaction_id: int) -> FileRules:
 async def post_agent_file(interaction_id: int, request: Request, me: AnyUser) -> AgentFileOut:
     """Send a file (form field `file`) to the visitor, within the widget's limits
     (413 `file_too_large`, 415 `file_type_not_allowed`; 409 `chat_closed`)."""
-    service = await _authorized(request, me, interaction_id)
+    service = await authorized_chat(request, me, interaction_id)
     runtime: Runtime = request.app.state.runtime
     rules = await _rules_of_chat(runtime, interaction_id)
     upload_file, _fields = await _read_upload(request, rules)
@@ -502,7 +502,7 @@ async def get_agent_file(
     interaction_id: int, file_id: str, request: Request, me: AnyUser
 ) -> FileResponse:
     """A file of the chat, for the agent who has it or a supervisor (403 otherwise)."""
-    await _authorized(request, me, interaction_id)
+    await authorized_chat(request, me, interaction_id)
     runtime: Runtime = request.app.state.runtime
     async with runtime.database.transaction() as db:
         row = await db.scalar(

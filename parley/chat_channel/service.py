@@ -410,14 +410,6 @@ class ChatService:
 
     # --- the agents' side ------------------------------------------------------------
 
-    async def assigned_agent(self, interaction_id: int) -> int | None:
-        """The agent who has the chat (None while it waits); `NotFound` if no such chat."""
-        async with self._runtime.database.transaction() as db:
-            interaction = await db.get(Interaction, interaction_id)
-            if interaction is None or interaction.channel is not Channel.CHAT:
-                raise NotFound("Chat", interaction_id)
-            return interaction.agent_id
-
     async def transcript(self, interaction_id: int) -> Transcript:
         async with self._runtime.database.transaction() as db:
             interaction, conversation = await self._load(db, interaction_id)

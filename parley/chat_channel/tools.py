@@ -32,7 +32,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.chat_channel import domain
-from parley.chat_channel.service import GUESTS, ChatService, Transcript
+from parley.chat_channel.service import GUESTS, ChatService, Transcript, guests_of
 from parley.platform.auth.principal import Principal
 from parley.platform.bus import Event
 from parley.platform.cases.service import CaseContext, create_case
@@ -177,7 +177,7 @@ class ChatTools:
             if guest is None or not guest.is_active:
                 raise NotFound("User", agent_id)
             row = await self._chat(db, interaction_id)
-            guests = [int(g) for g in row.attributes.get(GUESTS, ())]
+            guests = guests_of(row)
             if agent_id in guests:
                 return
             row.attributes = {**row.attributes, GUESTS: [*guests, agent_id]}
@@ -218,7 +218,7 @@ class ChatTools:
             row = await self._chat(db, interaction_id)
             if row.ended_at is not None:
                 return
-            state, holder, guests = row.state, row.agent_id, list(row.attributes.get(GUESTS, ()))
+            state, holder, guests = row.state, row.agent_id, guests_of(row)
         await self._publish(
             "chat.closed",
             {
@@ -285,26 +285,20 @@ class ChatTools:
         """Close every assigned chat whose visitor has been silent past their widget's
         `inactivity_close_minutes`; the ids closed."""
         now = self._runtime.clock.now()
+        live_chats = select(Interaction.id).where(
+            Interaction.channel == Channel.CHAT, Interaction.state == InteractionState.ACTIVE
+        )
         last_visitor_message = (
             select(Message.interaction_id, func.max(Message.created_at).label("at"))
-            .where(Message.direction == Direction.INBOUND, Message.seq.is_not(None))
+            .where(
+                Message.interaction_id.in_(live_chats),
+                Message.direction == Direction.INBOUND,
+                Message.seq.is_not(None),
+            )
             .group_by(Message.interaction_id)
             .subquery()
         )
         async with self._runtime.database.transaction() as db:
-            rows = (
-                await db.execute(
-                    select(Interaction, last_visitor_message.c.at)
-                    .outerjoin(
-                        last_visitor_message,
-                        last_visitor_message.c.interaction_id == Interaction.id,
-                    )
-                    .where(
-                        Interaction.channel == Channel.CHAT,
-                        Interaction.state == InteractionState.ACTIVE,
-                    )
-                )
-            ).all()
             minutes_of: dict[int, int] = dict(
                 (
                     await db.execute(
@@ -314,6 +308,18 @@ class ChatTools:
                     )
                 ).all()
             )
+            if not minutes_of:  # no widget closes idle chats: nothing to look at
+                return []
+            rows = (
+                await db.execute(
+                    select(Interaction, last_visitor_message.c.at)
+                    .outerjoin(
+                        last_visitor_message,
+                        last_visitor_message.c.interaction_id == Interaction.id,
+                    )
+                    .where(Interaction.id.in_(live_chats))
+                )
+            ).all()
         due = []
         for interaction, last_message_at in rows:
             minutes = minutes_of.get(interaction.attributes.get("chat_widget_id") or 0, 0)
@@ -448,7 +454,7 @@ class ChatTools:
         it from `chat.invited` with `left`."""
         async with self._runtime.database.transaction() as db:
             row = await self._chat(db, interaction_id)
-            guests = [int(g) for g in row.attributes.get(GUESTS, ())]
+            guests = guests_of(row)
             gone = [g for g in guests if only is None or g == only]
             if not gone:
                 return

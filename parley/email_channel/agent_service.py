@@ -41,7 +41,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.email_channel import store
 from parley.email_channel.compose import OutgoingAttachment, clean_composed_html, html_to_text
-from parley.email_channel.masking import MASK, Pattern, mask_message
+from parley.email_channel.masking import Pattern, mask_message
 from parley.email_channel.outbound import Delivery, Draft, Outbox, SendMode
 from parley.email_channel.sanitize import text_to_html
 from parley.email_channel.templates import (
@@ -53,6 +53,7 @@ from parley.email_channel.threads import case_numbers_in, reply_headers, reply_s
 from parley.platform import audit
 from parley.platform.auth.principal import Principal
 from parley.platform.cases import sla_due_for
+from parley.platform.cases.domain import PRIORITY_RANK
 from parley.platform.db import Database, utcnow
 from parley.platform.engine import Engine, EnqueueRequest
 from parley.platform.errors import Conflict, DomainError, NotFound
@@ -166,12 +167,6 @@ class Found:
 GroupSort = Literal["age", "sla", "priority", "sender"]
 GROUP_LIMIT = 200
 SLA_DUE_SOON = timedelta(hours=1)
-_PRIORITY_RANK = {
-    CasePriority.URGENT: 0,
-    CasePriority.HIGH: 1,
-    CasePriority.NORMAL: 2,
-    CasePriority.LOW: 3,
-}
 
 
 class SlaState(StrEnum):
@@ -227,7 +222,7 @@ _FAR_FUTURE = datetime.max.replace(tzinfo=UTC)
 _GROUP_SORTS: dict[str, Callable[[WaitingEmail], Any]] = {
     "age": _age,
     "sla": lambda item: (item.case.sla_due_at or _FAR_FUTURE, *_age(item)),
-    "priority": lambda item: (_PRIORITY_RANK.get(item.case.priority, 2), *_age(item)),
+    "priority": lambda item: (-PRIORITY_RANK.get(item.case.priority, 1), *_age(item)),
     "sender": lambda item: (
         str(item.sender.get("address") or "").lower(),
         *_age(item),
@@ -731,17 +726,13 @@ class EmailDesk:
             )
             .order_by(Interaction.created_at, Interaction.id)
         )
-        found = []
-        for interaction, case in rows.all():
-            latest = await db.scalar(
-                select(Message)
-                .where(Message.case_id == case.id, Message.kind == MessageKind.EMAIL)
-                .order_by(Message.created_at.desc(), Message.id.desc())
-                .limit(1)
-            )
-            if latest is not None:
-                found.append(Found(latest, case, interaction.id))
-        return found
+        pairs = rows.all()
+        latest = await _latest_emails(db, {case.id for _, case in pairs})
+        return [
+            Found(latest[case.id], case, interaction.id)
+            for interaction, case in pairs
+            if case.id in latest
+        ]
 
     # --- the group queue (F-EM-4, F-RT-6) --------------------------------------------
 
@@ -787,23 +778,15 @@ class EmailDesk:
             statement = statement.where(Case.priority == priority)
         rows = await db.execute(statement.order_by(Interaction.queued_at, Interaction.id))
         needle = " ".join(text.split()).lower()
+        pairs = rows.all()
+        latest = await _latest_emails(db, {case.id for _, case in pairs}, inbound_only=True)
         waiting = []
-        for interaction, case in rows.all():
-            latest = await db.scalar(
-                select(Message)
-                .where(
-                    Message.case_id == case.id,
-                    Message.kind == MessageKind.EMAIL,
-                    Message.direction == Direction.INBOUND,
-                )
-                .order_by(Message.created_at.desc(), Message.id.desc())
-                .limit(1)
-            )
+        for interaction, case in pairs:
             item = WaitingEmail(
                 interaction=interaction,
                 case=case,
                 queue_name=served[interaction.queue_id or 0],
-                message=latest,
+                message=latest.get(case.id),
                 sla=sla_state(case.sla_due_at, now),
             )
             if needle and needle not in item.searchable:
@@ -910,8 +893,7 @@ class EmailDesk:
                 if not masked.count:
                     continue
                 message.body_text, message.body_html = masked.text, masked.html
-                if any(s and s in message.subject for s in selections):
-                    message.subject = _replace_all(message.subject, selections)
+                message.subject = mask_message(message.subject, "", selections, patterns).text
                 changed.append(message.id)
                 total += masked.count
             drafts = await db.scalars(
@@ -1115,8 +1097,29 @@ class EmailDesk:
         )
 
 
-def _replace_all(value: str, selections: Sequence[str]) -> str:
-    for selection in sorted(selections, key=len, reverse=True):
-        if selection:
-            value = value.replace(selection, MASK)
-    return value
+async def _latest_emails(
+    db: AsyncSession, case_ids: set[int], inbound_only: bool = False
+) -> dict[int, Message]:
+    """Each case's latest email (received only, with `inbound_only`), in one query."""
+    if not case_ids:
+        return {}
+    conditions = [Message.case_id.in_(case_ids), Message.kind == MessageKind.EMAIL]
+    if inbound_only:
+        conditions.append(Message.direction == Direction.INBOUND)
+    ranked = (
+        select(
+            Message.id,
+            func.row_number()
+            .over(
+                partition_by=Message.case_id,
+                order_by=(Message.created_at.desc(), Message.id.desc()),
+            )
+            .label("rank"),
+        )
+        .where(*conditions)
+        .subquery()
+    )
+    rows = await db.scalars(
+        select(Message).join(ranked, ranked.c.id == Message.id).where(ranked.c.rank == 1)
+    )
+    return {message.case_id: message for message in rows if message.case_id is not None}

@@ -168,10 +168,6 @@ class ImapSession:
             messages[int(match.group(1))] = bytes(literal)
         return messages
 
-    async def fetch(self, uid: int) -> bytes | None:
-        """The full message with this UID, without setting \\Seen; None if it is gone."""
-        return (await self.fetch_many([uid])).get(uid)
-
     async def wait_for_news(self, seconds: float) -> None:
         """IDLE until the server reports a change or `seconds` pass, then end the IDLE."""
         try:

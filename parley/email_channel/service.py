@@ -542,7 +542,7 @@ class MailboxIngest:
         opened: list[tuple[Case, _Prepared]],
         acknowledgements: list[int],
     ) -> None:
-        """`_acknowledge` for the cases a batch opened, the rate limit's history carried
+        """`_acknowledge_with` for the cases a batch opened, the rate limit's history carried
         from one to the next and kept once the batch commits."""
         if not opened:
             return

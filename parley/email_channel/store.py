@@ -165,7 +165,7 @@ async def open_email_interaction(db: AsyncSession, case_id: int) -> int | None:
 
 
 async def interactions_by_refs(db: AsyncSession, external_refs: Iterable[str]) -> dict[str, int]:
-    """`interaction_by_ref` of many refs in one query (refs without one absent)."""
+    """The interaction of each external ref, in one query (refs without one absent)."""
     wanted = list(dict.fromkeys(external_refs))
     if not wanted:
         return {}
@@ -185,11 +185,6 @@ async def set_message_interactions(db: AsyncSession, assigned: Mapping[int, int]
                 for message_id, interaction_id in assigned.items()
             ],
         )
-
-
-async def interaction_by_ref(db: AsyncSession, external_ref: str) -> int | None:
-    found = await db.scalar(select(Interaction.id).where(Interaction.external_ref == external_ref))
-    return None if found is None else int(found)
 
 
 async def own_addresses(db: AsyncSession) -> set[str]:

@@ -164,13 +164,14 @@ class Announcer:
         engine = self._runtime.require_engine()
         now = self._runtime.clock.now()
         waiting = self._voice.waiting_calls()
-        live = {interaction_id for interaction_id, _queue, _uid in waiting}
+        live = {call.interaction_id for call in waiting}
         for gone in set(self._said) - live:
             del self._said[gone]
         history: dict[int, list[RecentCall]] = {}
         intervals: dict[int, int] = {}
         updated = 0
-        for interaction_id, queue_id, _uniqueid in waiting:
+        for call in waiting:
+            interaction_id, queue_id = call.interaction_id, call.queue_id
             if queue_id is None:
                 continue
             if queue_id not in intervals:

@@ -77,6 +77,7 @@ from parley.telephony.media import (
     audiosocket_dial_string,
     line_uuid,
 )
+from parley.telephony.retention import recordings_dir
 
 log = structlog.get_logger(__name__)
 
@@ -208,7 +209,7 @@ class VoiceService:
         # Asterisk writes the recordings here: the same directory for both (embedded),
         # or a shared volume (the scaled stack).
         self._voicemail_dir = runtime.settings.data_dir.resolve() / "voicemail"
-        self.recordings_dir = runtime.settings.data_dir.resolve() / "recordings"
+        self.recordings_dir = recordings_dir(runtime.settings)
         # Calls whose queue's recording runs (started at the answer), for call control.
         self.recorded_by_queue: set[int] = set()
         # Agents whose browser line is connected, and the AudioSocket address of the
@@ -298,13 +299,9 @@ class VoiceService:
             if c.interaction_id
         ]
 
-    def waiting_calls(self) -> list[tuple[int, int | None, str]]:
-        """(interaction, queue, caller's uniqueid) of the calls waiting for an agent."""
-        return [
-            (call.interaction_id, call.queue_id, call.uniqueid)
-            for call in self._by_interaction.values()
-            if call.phase == "waiting" and not call.is_outbound
-        ]
+    def waiting_calls(self) -> list[CallView]:
+        """The inbound calls waiting for an agent."""
+        return [c for c in self.calls() if c.phase == "waiting" and not c.is_outbound]
 
     def agent_dial_string(self, user_id: int, device: str) -> str | None:
         """What Dial() rings for a user's device: a browser's line through the media

@@ -109,12 +109,15 @@ async def test_a_supervisor_sees_the_live_call_listens_in_and_clears_a_raised_ha
     await screens.shot(page, "raised-hand")
     await hand.get_by_role("button", name="Clear").click()
     await expect(hand).to_have_count(0)
+    await expect(page.locator("#no-hands")).to_be_visible()
     await expect(page.locator("#no-hands")).to_have_text("No raised hands.")
     await expect(row.locator(".hand")).to_have_count(0)
 
     await voice.connector.send(
         {"Action": "Hangup", "Channel": voice.tracked_channel(interaction_id).name}
     )
+    await expect(page.locator("#live-calls tbody tr")).to_have_count(0)
+    await expect(page.locator("#no-calls")).to_be_visible()
     await expect(page.locator("#no-calls")).to_have_text("No live calls.")
 
 

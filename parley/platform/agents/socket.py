@@ -1,6 +1,7 @@
 """The agent websocket `/ws/agent`: one connection per desktop for states, offers,
 the events of the agent's own chats, and heartbeats (protocol: PROTOCOL.md beside this
-file). Every forwarded event names its agent (`agent_id` or `agent_ids`): `_concerns`.
+file). Every forwarded event names its agent (`agent_id` or `agent_ids`): the bus
+subscription watches those keys.
 
 The handshake is authenticated by the session cookie and must come from Parley's own
 origin. Connecting logs the agent in to the engine; closing the socket does not log them
@@ -21,7 +22,6 @@ from pydantic import ValidationError
 
 from parley.platform.agents import protocol
 from parley.platform.auth.principal import Principal
-from parley.platform.bus import Event
 from parley.platform.engine import Engine
 from parley.platform.errors import DomainError
 from parley.platform.runtime import Runtime
@@ -51,11 +51,6 @@ class VoiceNotConfigured(DomainError):
 class MediaNotConfigured(DomainError):
     def __init__(self) -> None:
         super().__init__("media_unavailable", "This process has no media gateway.")
-
-
-def _concerns(event: Event, agent_id: int) -> bool:
-    payload = event.payload
-    return payload.get("agent_id") == agent_id or agent_id in payload.get("agent_ids", ())
 
 
 def snapshot(
@@ -158,21 +153,20 @@ class _Connection:
         await self.send(snapshot(self.engine, self.agent_id, now, line))
 
     async def forward_events(self) -> None:
-        # Keyed: the bus hands over only this agent's events (`_concerns`), so a process
-        # with many desktops does not wake each of them for every event.
+        # Keyed: the bus hands over only the events naming this agent (`agent_id` or in
+        # `agent_ids`), so a process with many desktops does not wake each for every event.
         async with self.runtime.bus.subscribe(*_AGENT_EVENTS, keyed=True) as events:
             events.watch("agent_id", self.agent_id)
             events.watch("agent_ids", self.agent_id)
             async for event in events:
-                if _concerns(event, self.agent_id):
-                    await self.send(
-                        {
-                            "type": event.type,
-                            "event_id": event.id,
-                            "occurred_at": event.occurred_at.isoformat(),
-                            **event.payload,
-                        }
-                    )
+                await self.send(
+                    {
+                        "type": event.type,
+                        "event_id": event.id,
+                        "occurred_at": event.occurred_at.isoformat(),
+                        **event.payload,
+                    }
+                )
 
     async def receive_frames(self) -> None:
         while True:

@@ -5,14 +5,14 @@ and merges.
 `domain` holds the rules (no I/O), `service` does the changes (audited, announced on
 the bus), `store` the queries, and `router` the REST routes (`/api/cases`), which the
 composition root includes. Channels that open cases (email) give them their due time
-with `sla_due_at` (from the queue's `sla_threshold`), or better `sla_terms` (threshold
-and business hours, read once) and its `due_at`, or `sla_due_for` in one call.
+with `sla_terms` (the queue's threshold and business hours, read once) and its
+`due_at`, or `sla_due_for` in one call.
 """
 
 from parley.platform.cases.api import router
 from parley.platform.cases.domain import SlaTerms, sla_due_at
 from parley.platform.cases.service import CaseContext, sla_due_for
-from parley.platform.cases.store import sla_terms, sla_threshold
+from parley.platform.cases.store import sla_terms
 
 __all__ = [
     "CaseContext",
@@ -21,5 +21,4 @@ __all__ = [
     "sla_due_at",
     "sla_due_for",
     "sla_terms",
-    "sla_threshold",
 ]

@@ -327,13 +327,6 @@ async def repoint_merged(db: AsyncSession, source_id: int, target_id: int) -> No
     )
 
 
-async def sla_threshold(db: AsyncSession, queue_id: int | None) -> int | None:
-    if queue_id is None:
-        return None
-    threshold = await db.scalar(select(Queue.sla_threshold_seconds).where(Queue.id == queue_id))
-    return None if threshold is None else int(threshold)
-
-
 async def sla_terms(db: AsyncSession, queue_id: int | None) -> SlaTerms:
     """The queue's SLA threshold and the business hours of its schedule (if any)."""
     if queue_id is None:

@@ -60,7 +60,7 @@ async def test_holding_callers_hear_position_and_wait_and_are_answered_after(
         await until(lambda: len(center.voice.waiting_calls()) == 1)
         await center.call(caller="+48221234568")
         await until(lambda: len(center.voice.waiting_calls()) == 2)
-        first, second = sorted(call[0] for call in center.voice.waiting_calls())
+        first, second = sorted(call.interaction_id for call in center.voice.waiting_calls())
         first_channel = _caller_channel(center, first)
         second_channel = _caller_channel(center, second)
 
@@ -98,7 +98,8 @@ async def test_queues_without_announcements_keep_their_callers_on_plain_hold(
     try:
         await center.call()
         await until(lambda: len(center.voice.waiting_calls()) == 1)
-        ((interaction_id, _queue, _uid),) = center.voice.waiting_calls()
+        (waiting,) = center.voice.waiting_calls()
+        interaction_id = waiting.interaction_id
         channel = _caller_channel(center, interaction_id)
         assert await announcer.refresh() == 0
         await until(lambda: bool(tap.played(channel, "Wait")))

@@ -14,6 +14,7 @@ import { showError } from "./notify.js";
 import { config, formatTime, t } from "./strings.js";
 import { endButton, registerChannel } from "./workspace.js";
 import { ChatToolbar, isGuestOf } from "./chat_tools.js";
+import { formatSize } from "./email.js";
 
 const TYPING_EVERY_MS = 3000; // the agent's "typing" is sent at most this often
 const VISITOR_TYPING_SHOWN_MS = 6000; // the server's typing timeout: hidden unless renewed
@@ -45,17 +46,6 @@ export function linkified(text) {
   }
   parts.push(text.slice(last));
   return parts.filter((part) => part !== "");
-}
-
-// "48 kB", "10 MB", in the page's language.
-function formatSize(bytes) {
-  const language = config.language || document.documentElement.lang || "en";
-  for (const [unit, size] of [["megabyte", 1024 * 1024], ["kilobyte", 1024]]) {
-    if (bytes >= size) {
-      return new Intl.NumberFormat(language, { style: "unit", unit, maximumFractionDigits: 1 }).format(bytes / size);
-    }
-  }
-  return new Intl.NumberFormat(language, { style: "unit", unit: "byte" }).format(bytes);
 }
 
 // A file in the transcript: a thumbnail for an image, and a link that downloads it
